@@ -25,7 +25,8 @@ import io
 import json
 import math
 import tokenize
-from typing import Any, BinaryIO
+from typing import Any
+from typing import BinaryIO
 
 from osc_image_task.i18n import _
 
@@ -131,10 +132,16 @@ def parse_task_input(text: str) -> dict[str, Any]:
             if _first_quote(text) == "'":
                 raise
             raise TaskInputError(
-                _('--input is not valid JSON: %(msg)s at line %(line)d, '
-                  'column %(col)d. %(hint)s')
-                % {'msg': json_error.msg, 'line': json_error.lineno,
-                   'col': json_error.colno, 'hint': _hint()}
+                _(
+                    '--input is not valid JSON: %(msg)s at line %(line)d, '
+                    'column %(col)d. %(hint)s'
+                )
+                % {
+                    'msg': json_error.msg,
+                    'line': json_error.lineno,
+                    'col': json_error.colno,
+                    'hint': _hint(),
+                }
             ) from None
     except RecursionError:
         raise _too_deep() from None
@@ -221,11 +228,17 @@ def _parse_literal(text: str) -> Any:
         if 'integer string conversion' in (exc.msg or ''):
             raise _not_usable(exc) from None
         raise TaskInputError(
-            _('--input is neither valid JSON nor a valid single-quoted '
-              'literal: %(msg)s at line %(line)d, column %(col)d. '
-              '%(hint)s')
-            % {'msg': exc.msg, 'line': exc.lineno or 1,
-               'col': exc.offset or 1, 'hint': _hint()}
+            _(
+                '--input is neither valid JSON nor a valid single-quoted '
+                'literal: %(msg)s at line %(line)d, column %(col)d. '
+                '%(hint)s'
+            )
+            % {
+                'msg': exc.msg,
+                'line': exc.lineno or 1,
+                'col': exc.offset or 1,
+                'hint': _hint(),
+            }
         ) from None
     except (MemoryError, RecursionError):
         raise _too_deep() from None
@@ -250,7 +263,10 @@ def _without_indent(text: str) -> str:
     if not indent:
         return text
     return '%s%s(%s%s\n)' % (
-        blank_lines, _sep, ' ' * (len(indent) - 1), body,
+        blank_lines,
+        _sep,
+        ' ' * (len(indent) - 1),
+        body,
     )
 
 
@@ -263,8 +279,10 @@ def _reject_adjacent_strings(source: str) -> None:
             continue
         if token.type == tokenize.STRING and previous == tokenize.STRING:
             raise ValueError(
-                _('two strings in a row at line %(line)d, column %(col)d '
-                  '(a missing comma?)')
+                _(
+                    'two strings in a row at line %(line)d, column %(col)d '
+                    '(a missing comma?)'
+                )
                 % {'line': token.start[0], 'col': token.start[1] + 1}
             )
         previous = token.type
@@ -274,7 +292,7 @@ def _literal_value(node: ast.expr) -> Any:
     """Evaluate a node that may only be a JSON-compatible literal."""
     if isinstance(node, ast.Dict):
         pairs = []
-        for key_node, value_node in zip(node.keys, node.values):
+        for key_node, value_node in zip(node.keys, node.values, strict=True):
             key = None if key_node is None else _literal_value(key_node)
             if not isinstance(key, str):
                 raise ValueError(_('object keys must be strings'))
@@ -288,9 +306,7 @@ def _literal_value(node: ast.expr) -> Any:
         node.op, (ast.USub, ast.UAdd)
     ):
         operand = _literal_value(node.operand)
-        if isinstance(operand, (int, float)) and not isinstance(
-            operand, bool
-        ):
+        if isinstance(operand, (int, float)) and not isinstance(operand, bool):
             return -operand if isinstance(node.op, ast.USub) else operand
     elif isinstance(node, ast.Constant) and (
         node.value is None or isinstance(node.value, (str, int, float))
@@ -299,10 +315,15 @@ def _literal_value(node: ast.expr) -> Any:
             raise ValueError(_('number out of range'))
         return node.value
     raise ValueError(
-        _('%(what)s at line %(line)d, column %(col)d is not allowed; use '
-          'strings, numbers, true/false/null, lists and objects')
-        % {'what': _node_name(node), 'line': node.lineno,
-           'col': node.col_offset + 1}
+        _(
+            '%(what)s at line %(line)d, column %(col)d is not allowed; use '
+            'strings, numbers, true/false/null, lists and objects'
+        )
+        % {
+            'what': _node_name(node),
+            'line': node.lineno,
+            'col': node.col_offset + 1,
+        }
     )
 
 
@@ -319,19 +340,64 @@ def check_import_input(task_input: dict[str, Any]) -> None:
     missing = [key for key in IMPORT_KEYS if key not in task_input]
     if missing:
         raise TaskInputError(
-            _('--input of an import task needs %(needed)s; missing: '
-              '%(missing)s')
-            % {'needed': ', '.join(IMPORT_KEYS),
-               'missing': ', '.join(missing)}
+            _(
+                'an import task needs %(needed)s in its input (or the '
+                'options --import-from, --import-from-format and '
+                '--disk-format/--container-format/--name); missing: '
+                '%(missing)s'
+            )
+            % {'needed': ', '.join(IMPORT_KEYS), 'missing': ', '.join(missing)}
         )
     for key in ('import_from', 'import_from_format'):
         if not isinstance(task_input[key], str) or not task_input[key]:
             raise TaskInputError(
-                _('%s in the input of an import task must be a non-empty '
-                  'string') % key
+                _(
+                    '%s in the input of an import task must be a non-empty '
+                    'string'
+                )
+                % key
             )
     if not isinstance(task_input['image_properties'], dict):
         raise TaskInputError(
-            _('image_properties in the input of an import task must be an '
-              'object, not %s') % _describe(task_input['image_properties'])
+            _(
+                'image_properties in the input of an import task must be an '
+                'object, not %s'
+            )
+            % _describe(task_input['image_properties'])
         )
+
+
+def parse_image_property(text: str) -> tuple[str, str]:
+    """Split one ``--image-property key=value``."""
+    key, sep, value = text.partition('=')
+    if not sep or not key.strip():
+        raise TaskInputError(
+            _('--image-property must look like key=value, not %r') % text
+        )
+    return key, value
+
+
+def merge_import_options(
+    base: dict[str, Any],
+    task_options: dict[str, str],
+    image_options: dict[str, str],
+) -> dict[str, Any]:
+    """Lay import options over an input, keeping the keys they don't set.
+
+    ``task_options`` are top-level keys such as ``import_from``;
+    ``image_options`` go into ``image_properties``.
+    """
+    merged = dict(base)
+    merged.update(task_options)
+    if image_options:
+        properties = merged.get('image_properties', {})
+        if not isinstance(properties, dict):
+            raise TaskInputError(
+                _(
+                    'image_properties in --input must be an object to merge '
+                    'image options into, not %s'
+                )
+                % _describe(properties)
+            )
+        merged['image_properties'] = {**properties, **image_options}
+    return merged

@@ -13,19 +13,26 @@
 """``openstack image task create``: start a Glance v2 task."""
 
 import argparse
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
+from collections.abc import Sequence
+import functools
 import json
+import math
 import sys
-from typing import Any, BinaryIO
+import typing
+from typing import Any
+from typing import BinaryIO
+from typing import NoReturn
 
 from cliff import columns
+from osc_lib import exceptions
 from osc_lib.cli import format_columns
 from osc_lib.command import command
-from osc_lib import exceptions
 
 from osc_image_task import errors
-from osc_image_task.i18n import _
 from osc_image_task import task_input
+from osc_image_task import wait as wait_mod
+from osc_image_task.i18n import _
 
 #: The fields of a task shown as columns, as ``image task show`` has them.
 TASK_FIELDS = (
@@ -69,10 +76,20 @@ def format_task(task: Any) -> dict[str, Any]:
     return info
 
 
+# Import options: (option destination, key in the task input).
+_TASK_OPTIONS = (
+    ('import_from', 'import_from'),
+    ('import_from_format', 'import_from_format'),
+)
+_IMAGE_OPTIONS = (
+    ('disk_format', 'disk_format'),
+    ('container_format', 'container_format'),
+    ('name', 'name'),
+)
+
+
 class CreateTask(command.ShowOne):
-    _description = _(
-        'Create a task (Glance tasks API; admin-only by default)'
-    )
+    _description = _('Create a task (Glance tasks API; admin-only by default)')
 
     # OpenStackClient authenticates before a command even parses its
     # options. This command authenticates in take_action instead, once the
@@ -81,21 +98,88 @@ class CreateTask(command.ShowOne):
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
+        parser.error = functools.partial(  # type: ignore[method-assign]
+            _one_line_error, parser
+        )
         parser.add_argument(
             '--type',
             metavar='<type>',
-            required=True,
-            help=_('Type of the task, such as "import" (required)'),
+            help=_(
+                'Type of the task, such as "import" (required, unless '
+                'import options are given: then it is "import")'
+            ),
         )
         parser.add_argument(
             '--input',
             metavar='<input>',
-            required=True,
             help=_(
                 'Task input: a JSON object, inline, from a file with '
                 '@PATH, or from standard input with "-". The single-quoted '
                 "style of the Glance documentation ({'key': 'value'}) is "
-                'accepted too. Limit: 1 MiB (required)'
+                'accepted too. Limit: 1 MiB (required, unless import '
+                'options are given)'
+            ),
+        )
+        wait = parser.add_argument_group(_('waiting'))
+        wait.add_argument(
+            '--wait',
+            action='store_true',
+            help=_(
+                'Follow the task until it ends, showing progress on '
+                'standard error, then show the final task. Exits non-zero '
+                'if the task fails'
+            ),
+        )
+        wait.add_argument(
+            '--wait-timeout',
+            metavar='<seconds>',
+            type=_positive_seconds,
+            help=_(
+                'With --wait, give up after this many seconds (default: '
+                '%g); the task goes on in Glance'
+            )
+            % wait_mod.DEFAULT_TIMEOUT,
+        )
+        imports = parser.add_argument_group(
+            _('import options'),
+            _(
+                'Build the input of an import task. Their values override '
+                'the same keys from --input; the other keys are kept.'
+            ),
+        )
+        imports.add_argument(
+            '--import-from',
+            metavar='<url>',
+            help=_('URL that Glance downloads the image data from'),
+        )
+        imports.add_argument(
+            '--import-from-format',
+            metavar='<format>',
+            help=_('Format of the data at --import-from, such as qcow2'),
+        )
+        imports.add_argument(
+            '--disk-format',
+            metavar='<format>',
+            help=_('Disk format of the new image (image_properties)'),
+        )
+        imports.add_argument(
+            '--container-format',
+            metavar='<format>',
+            help=_('Container format of the new image (image_properties)'),
+        )
+        imports.add_argument(
+            '--name',
+            metavar='<name>',
+            help=_('Name of the new image (image_properties)'),
+        )
+        imports.add_argument(
+            '--image-property',
+            metavar='<key=value>',
+            action='append',
+            default=[],
+            help=_(
+                'Property of the new image (image_properties); repeat '
+                'the option to set several'
             ),
         )
         return parser
@@ -106,25 +190,57 @@ class CreateTask(command.ShowOne):
         task_type, body = self._task_request(parsed_args)
         try:
             self._authenticate()
-            image_client = self.app.client_manager.image
+            # OpenStackClient adds the image API's client at run time.
+            client_manager: Any = self.app.client_manager
+            image_client = client_manager.image
             task = image_client.create_task(type=task_type, input=body)
         except errors.HANDLED as exc:
             raise exceptions.CommandError(errors.describe_error(exc)) from exc
-        column_names, data = zip(*sorted(format_task(task).items()))
+        if parsed_args.wait:
+            task = self._wait(image_client, task, parsed_args.wait_timeout)
+        column_names, data = zip(
+            *sorted(format_task(task).items()), strict=True
+        )
         return column_names, data
+
+    def run(self, parsed_args: argparse.Namespace) -> int:
+        self._failure: str | None = None
+        try:
+            result = super().run(parsed_args)
+        except _Interrupted as exc:
+            self.app.stderr.write(str(exc) + '\n')
+            return 130
+        if self._failure is not None:
+            raise exceptions.CommandError(self._failure)
+        return result
 
     def _task_request(
         self, parsed_args: argparse.Namespace
     ) -> tuple[str, dict[str, Any]]:
         """Check the options and build the task's type and input."""
-        task_type = parsed_args.type.strip()
-        if not task_type:
-            raise exceptions.CommandError(_('--type must not be empty'))
+        if parsed_args.wait_timeout is not None and not parsed_args.wait:
+            raise exceptions.CommandError(_('--wait-timeout needs --wait'))
         try:
-            text = task_input.read_task_input(
-                parsed_args.input, self._stdin()
-            )
-            body = task_input.parse_task_input(text)
+            task_options, image_options = _import_options(parsed_args)
+            importing = bool(task_options or image_options)
+            task_type = _task_type(parsed_args.type, importing)
+            body: dict[str, Any] = {}
+            if parsed_args.input is not None:
+                text = task_input.read_task_input(
+                    parsed_args.input, self._stdin()
+                )
+                body = task_input.parse_task_input(text)
+            elif not importing:
+                raise task_input.TaskInputError(
+                    _(
+                        '--input is required (or give import options such '
+                        'as --import-from)'
+                    )
+                )
+            if importing:
+                body = task_input.merge_import_options(
+                    body, task_options, image_options
+                )
             if task_type == 'import':
                 task_input.check_import_input(body)
         except task_input.TaskInputError as exc:
@@ -136,6 +252,107 @@ class CreateTask(command.ShowOne):
         self.auth_required = True
         self.app.prepare_to_run_command(self)
 
+    def _wait(
+        self, image_client: Any, task: Any, timeout: float | None
+    ) -> Any:
+        progress = wait_mod.Progress(self.app.stderr, task.id)
+        try:
+            task = wait_mod.wait_for_task(
+                image_client.get_task,
+                task.id,
+                wait_mod.DEFAULT_TIMEOUT if timeout is None else timeout,
+                progress,
+            )
+        except KeyboardInterrupt:
+            raise _Interrupted(
+                _(
+                    'Stopped waiting for task %(id)s; it goes on in Glance. '
+                    'Follow it with: openstack image task show %(id)s'
+                )
+                % {'id': task.id}
+            ) from None
+        except wait_mod.WaitError as exc:
+            raise exceptions.CommandError(str(exc)) from None
+        if task.status != 'success':
+            self._failure = _('Task %(id)s failed: %(message)s') % {
+                'id': task.id,
+                'message': errors.one_line(task.message or '')
+                or _('Glance gave no message'),
+            }
+        return task
+
     def _stdin(self) -> BinaryIO:
         stdin = getattr(self.app, 'stdin', None) or sys.stdin
-        return getattr(stdin, 'buffer', stdin)
+        return typing.cast(BinaryIO, getattr(stdin, 'buffer', stdin))
+
+
+class _Interrupted(Exception):
+    """Ctrl-C while waiting; the message says how to follow the task."""
+
+
+def _one_line_error(parser: argparse.ArgumentParser, message: str) -> NoReturn:
+    # argparse prints the whole usage before its error; one line is enough.
+    parser.exit(
+        2,
+        _('%(prog)s: error: %(message)s (see --help)\n')
+        % {'prog': parser.prog, 'message': message},
+    )
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not seconds > 0 or math.isinf(seconds):
+        raise argparse.ArgumentTypeError(
+            _('expected a number of seconds above 0, not %r') % text
+        )
+    return seconds
+
+
+def _task_type(given: str | None, importing: bool) -> str:
+    if importing:
+        if given is not None and given != 'import':
+            raise task_input.TaskInputError(
+                _(
+                    'import options make an import task; they cannot be used '
+                    'with --type %s'
+                )
+                % given
+            )
+        return 'import'
+    if given is None:
+        raise task_input.TaskInputError(
+            _(
+                '--type is required (or give import options such as '
+                '--import-from)'
+            )
+        )
+    if not given.strip():
+        raise task_input.TaskInputError(_('--type must not be empty'))
+    return given
+
+
+def _import_options(
+    parsed_args: argparse.Namespace,
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Collect the import options given, as task and image keys."""
+    task_options = {
+        key: getattr(parsed_args, dest)
+        for dest, key in _TASK_OPTIONS
+        if getattr(parsed_args, dest) is not None
+    }
+    image_options = {
+        key: getattr(parsed_args, dest)
+        for dest, key in _IMAGE_OPTIONS
+        if getattr(parsed_args, dest) is not None
+    }
+    for text in parsed_args.image_property:
+        key, value = task_input.parse_image_property(text)
+        if key in image_options:
+            raise task_input.TaskInputError(
+                _('image property %s is given twice') % key
+            )
+        image_options[key] = value
+    return task_options, image_options

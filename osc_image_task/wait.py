@@ -1,0 +1,154 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Following a Glance task until it ends (``--wait``)."""
+
+from collections.abc import Callable
+from collections.abc import Iterator
+import time
+from typing import Any
+from typing import TextIO
+
+from openstack import exceptions as sdk_exceptions
+
+from osc_image_task import errors
+from osc_image_task.i18n import _
+
+#: Statuses after which a task never changes again.
+FINAL_STATUSES = frozenset({'success', 'failure'})
+#: How long ``--wait`` waits by default, in seconds.
+DEFAULT_TIMEOUT = 3600.0
+
+# Quick imports end within seconds, so the first polls are close together
+# to return soon after the end; slow imports are polled ever less often,
+# so that an hour of waiting costs well under 1000 requests.
+FIRST_DELAY = 0.5
+FAST_PERIOD = 10.0
+GROWTH = 1.25
+MAX_DELAY = 5.0
+# Without a terminal, a progress line is written when the status changes
+# and at least this often.
+PLAIN_PROGRESS_EVERY = 30.0
+
+
+class WaitError(Exception):
+    """Waiting ended without a final task; the message is for the user."""
+
+
+def poll_delays() -> Iterator[float]:
+    """Yield the pause before each poll: 0.5 s for 10 s, then up to 5 s."""
+    elapsed = 0.0
+    delay = FIRST_DELAY
+    while True:
+        yield delay
+        elapsed += delay
+        if elapsed >= FAST_PERIOD:
+            delay = min(delay * GROWTH, MAX_DELAY)
+
+
+class Progress:
+    """Status and elapsed time on a stream: one updating line on a
+    terminal, plain lines otherwise."""
+
+    def __init__(self, stream: TextIO, task_id: str) -> None:
+        self._stream = stream
+        self._task_id = task_id
+        self._tty = stream.isatty()
+        self._last_status: str | None = None
+        self._last_line_at = 0.0
+        self._width = 0
+
+    def update(self, status: str, elapsed: float) -> None:
+        line = _('Task %(id)s: %(status)s after %(elapsed).1f s') % {
+            'id': self._task_id,
+            'status': status,
+            'elapsed': elapsed,
+        }
+        if self._tty:
+            self._stream.write('\r' + line.ljust(self._width))
+            self._width = len(line)
+        elif (
+            status != self._last_status
+            or elapsed - self._last_line_at >= PLAIN_PROGRESS_EVERY
+        ):
+            self._stream.write(line + '\n')
+            self._last_line_at = elapsed
+        self._last_status = status
+        self._stream.flush()
+
+    def close(self) -> None:
+        """End the updating line, so that what follows starts afresh."""
+        if self._tty and self._width:
+            self._stream.write('\n')
+            self._stream.flush()
+            self._width = 0
+
+
+def wait_for_task(
+    get_task: Callable[[str], Any],
+    task_id: str,
+    timeout: float,
+    progress: Progress,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Any:
+    """Poll a task until its status is final and return it.
+
+    Raises :class:`WaitError` on timeout, when the task disappears, or when
+    Glance cannot be asked. Ctrl-C is left to the caller.
+    """
+    start = clock()
+    deadline = start + timeout
+    try:
+        for delay in poll_delays():
+            sleep(max(0.0, min(delay, deadline - clock())))
+            task = _fetch(get_task, task_id)
+            progress.update(task.status, clock() - start)
+            if task.status in FINAL_STATUSES:
+                return task
+            if clock() >= deadline:
+                raise WaitError(
+                    _(
+                        'Task %(id)s is still %(status)s after %(timeout)g s; '
+                        'it goes on in Glance. Follow it with: openstack '
+                        'image task show %(id)s'
+                    )
+                    % {
+                        'id': task_id,
+                        'status': task.status,
+                        'timeout': timeout,
+                    }
+                )
+    finally:
+        progress.close()
+    raise AssertionError('poll_delays() never ends')  # pragma: no cover
+
+
+def _fetch(get_task: Callable[[str], Any], task_id: str) -> Any:
+    try:
+        return get_task(task_id)
+    except sdk_exceptions.NotFoundException:
+        raise WaitError(
+            _(
+                'Task %s disappeared from Glance while waiting for it (HTTP '
+                '404)'
+            )
+            % task_id
+        ) from None
+    except errors.HANDLED as exc:
+        raise WaitError(
+            _(
+                '%(error)s (while waiting for task %(id)s; follow it with: '
+                'openstack image task show %(id)s)'
+            )
+            % {'error': errors.describe_error(exc), 'id': task_id}
+        ) from None
