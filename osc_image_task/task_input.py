@@ -219,7 +219,7 @@ def _describe(value: Any) -> str:
 
 
 def _parse_literal(text: str) -> Any:
-    source = _without_indent(text)
+    source = _without_indent(text.rstrip())
     try:
         tree = ast.parse(source, mode='eval')
     except SyntaxError as exc:
