@@ -98,14 +98,16 @@ def wait_for_task(
     task_id: str,
     timeout: float,
     progress: Progress,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] | None = None,
+    sleep: Callable[[float], None] | None = None,
 ) -> Any:
     """Poll a task until its status is final and return it.
 
     Raises :class:`WaitError` on timeout, when the task disappears, or when
     Glance cannot be asked. Ctrl-C is left to the caller.
     """
+    clock = clock or time.monotonic
+    sleep = sleep or time.sleep
     start = clock()
     deadline = start + timeout
     try:
