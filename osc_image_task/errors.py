@@ -91,9 +91,7 @@ def describe_error(exc: Exception) -> str:
             exc.http_status, exc.response, server_text(exc.response)
         )
     if isinstance(exc, ksa_exceptions.ConnectTimeout):
-        return one_line(
-            _('%s; is the service running and reachable?') % exc
-        )
+        return one_line(_('%s; is the service running and reachable?') % exc)
     if isinstance(exc, ksa_exceptions.ConnectFailure):
         return _describe_unreachable(exc)
     if isinstance(exc, requests.exceptions.JSONDecodeError):
@@ -114,7 +112,8 @@ def _describe_http(
     detail = text or _('no details given')
     if status == 400:
         return _('Glance rejected the task (%(code)s): %(detail)s') % {
-            'code': code, 'detail': detail,
+            'code': code,
+            'detail': detail,
         }
     if status == 401:
         return _(
@@ -133,7 +132,9 @@ def _describe_http(
             'later or ask the cloud operator to check the Glance logs'
         ) % {'code': code, 'url': url, 'detail': detail}
     return _('Glance answered %(code)s to %(url)s: %(detail)s') % {
-        'code': code, 'url': url, 'detail': detail,
+        'code': code,
+        'url': url,
+        'detail': detail,
     }
 
 
