@@ -636,16 +636,8 @@ def glance_config(
     data = run / "glance"
     auth_url = f"http://{HOST}:{ports.keystone}/v3"
     sections = {
-        "DEFAULT": {"use_stderr": "true", "enabled_backends": "fs:file"},
+        "DEFAULT": {"use_stderr": "true"},
         "database": {"connection": f"sqlite:///{data / 'glance.db'}"},
-        "glance_store": {"default_backend": "fs"},
-        "fs": {"filesystem_store_datadir": str(data / "images")},
-        "os_glance_staging_store": {
-            "filesystem_store_datadir": str(data / "staging")
-        },
-        "os_glance_tasks_store": {
-            "filesystem_store_datadir": str(data / "tasks")
-        },
         "paste_deploy": {
             "flavor": "keystone",
             "config_file": str(
@@ -670,9 +662,43 @@ def glance_config(
         },
         "oslo_concurrency": {"lock_path": str(data / "locks")},
     }
-    if qemu_img:
-        sections["task"] = {"work_dir": str(data / "work")}
+    defaults, stores = glance_store_config(data, qemu_img)
+    sections["DEFAULT"].update(defaults)
+    sections.update(stores)
     return sections
+
+
+def glance_store_config(
+    data: pathlib.Path, qemu_img: bool
+) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """[DEFAULT] options and sections for the stores, by qemu-img mode.
+
+    With enabled_backends, every legacy import task copies the image to
+    os_glance_tasks_store and checks it with `qemu-img info`, whatever
+    [task] work_dir says, so it fails without qemu-img.  With a single
+    store and no work_dir, the task skips the copy and the check.
+    """
+    images = str(data / "images")
+    if not qemu_img:
+        defaults = {"node_staging_uri": f"file://{data / 'staging'}"}
+        return defaults, {
+            "glance_store": {
+                "stores": "file",
+                "default_store": "file",
+                "filesystem_store_datadir": images,
+            },
+        }
+    return {"enabled_backends": "fs:file"}, {
+        "glance_store": {"default_backend": "fs"},
+        "fs": {"filesystem_store_datadir": images},
+        "os_glance_staging_store": {
+            "filesystem_store_datadir": str(data / "staging")
+        },
+        "os_glance_tasks_store": {
+            "filesystem_store_datadir": str(data / "tasks")
+        },
+        "task": {"work_dir": str(data / "work")},
+    }
 
 
 def keystone_manage(layout: Layout, *args: str) -> list[str]:
@@ -951,9 +977,15 @@ def configure_and_launch(
     urls = Urls.for_ports(ports)
     qemu_img = shutil.which("qemu-img")
     if qemu_img:
-        progress(f"glance: qemu-img at {qemu_img}: setting [task] work_dir")
+        progress(
+            f"glance: qemu-img at {qemu_img}: enabled_backends fs:file,"
+            " [task] work_dir set (imports run qemu-img info)"
+        )
     else:
-        progress("glance: no qemu-img on PATH: leaving [task] work_dir unset")
+        progress(
+            "glance: no qemu-img on PATH: single file store,"
+            " [task] work_dir unset (imports skip qemu-img)"
+        )
     image = write_test_image(layout.run / "images" / IMAGE_NAME)
     write_ini(layout.keystone_conf, keystone_config(layout.run))
     write_ini(
@@ -1008,7 +1040,7 @@ def database_steps(layout: Layout) -> list[Step]:
 
 
 def bootstrap_step(layout: Layout, keystone_url: str) -> Step:
-    """keystone-manage bootstrap: admin user, project, region, endpoint."""
+    """keystone-manage bootstrap: admin user, project, region, endpoints."""
     options = {
         "username": ADMIN.user,
         "password": ADMIN.password,
@@ -1016,7 +1048,10 @@ def bootstrap_step(layout: Layout, keystone_url: str) -> Step:
         "role-name": "admin",
         "service-name": "keystone",
         "region-id": REGION,
+        # keystonemiddleware in Glance looks up the internal endpoint.
         "public-url": keystone_url + "/",
+        "internal-url": keystone_url + "/",
+        "admin-url": keystone_url + "/",
     }
     args = [f"--bootstrap-{key}={value}" for key, value in options.items()]
     argv = keystone_manage(layout, "bootstrap", *args)
