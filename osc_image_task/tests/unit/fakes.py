@@ -155,6 +155,17 @@ CONNECTION_REFUSED = (
 
 HTML = 'text/html;charset=UTF-8'
 
+REASONS = {
+    201: 'Created',
+    400: 'Bad Request',
+    401: 'Unauthorized',
+    403: 'Forbidden',
+    404: 'Not Found',
+    409: 'Conflict',
+    500: 'Internal Server Error',
+    503: 'Service Unavailable',
+}
+
 
 def make_response(
     status: int,
@@ -167,22 +178,10 @@ def make_response(
     """A real :class:`requests.Response` to ``method url``."""
     response = requests.Response()
     response.status_code = status
-    response.reason = reason or _REASONS.get(status, '')
+    response.reason = reason or REASONS.get(status, '')
     response.headers['Content-Type'] = content_type
     response._content = body.encode('utf-8')
     response.encoding = 'utf-8'
     response.url = url
     response.request = requests.Request(method, url).prepare()
     return response
-
-
-_REASONS = {
-    201: 'Created',
-    400: 'Bad Request',
-    401: 'Unauthorized',
-    403: 'Forbidden',
-    404: 'Not Found',
-    409: 'Conflict',
-    500: 'Internal Server Error',
-    503: 'Service Unavailable',
-}

@@ -1,0 +1,360 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+import json
+
+from keystoneauth1 import exceptions as ksa_exceptions
+from openstack import exceptions as sdk_exceptions
+from osc_lib.test import base
+import requests
+
+from osc_image_task import errors
+from osc_image_task.tests.unit import fakes
+
+ADMIN_HINT = (
+    "The tasks API is admin-only by default (Glance policy "
+    "'tasks_api_access'): use an admin account or ask the cloud operator "
+    'to grant access'
+)
+LOGS_HINT = (
+    'try again later or ask the cloud operator to check the Glance logs'
+)
+
+
+def sdk_error(status, body, content_type=fakes.HTML):
+    """The exception openstacksdk raises for a Glance error answer."""
+    response = fakes.make_response(status, body, content_type)
+    try:
+        sdk_exceptions.raise_from_response(response)
+    except sdk_exceptions.HttpException as exc:
+        return exc
+    raise AssertionError('no exception for HTTP %d' % status)
+
+
+def ksa_error(status, body, content_type=fakes.HTML):
+    """The exception keystoneauth raises for a Glance error answer."""
+    response = fakes.make_response(status, body, content_type)
+    return ksa_exceptions.from_response(response, 'POST', fakes.TASKS_URL)
+
+
+class TestServerText(base.TestCase):
+    def test_no_response(self):
+        self.assertEqual('', errors.server_text(None))
+
+    def test_glance_html_400(self):
+        text = errors.server_text(
+            fakes.make_response(400, fakes.TYPE_REQUIRED_HTML)
+        )
+        self.assertEqual(fakes.TYPE_REQUIRED_TEXT, text)
+        self.assertNotIn('<br', text)
+        self.assertNotIn('&#x27;', text)
+        self.assertNotIn('400 Bad Request', text)
+
+    def test_schema_mismatch_keeps_only_the_reason(self):
+        text = errors.server_text(
+            fakes.make_response(400, fakes.SCHEMA_MISMATCH_HTML)
+        )
+        self.assertEqual(fakes.SCHEMA_MISMATCH_TEXT, text)
+        for dump in ('Failed validating', 'On instance', 'description'):
+            self.assertNotIn(dump, text)
+
+    def test_additional_properties(self):
+        body = fakes.glance_html(
+            '400 Bad Request',
+            'Provided object does not match schema &#x27;task&#x27;: '
+            'Additional properties are not allowed (&#x27;extra&#x27; was '
+            'unexpected)\n\nFailed validating &#x27;additionalProperties'
+            '&#x27; in schema:\n    {&#x27;additionalProperties&#x27;: '
+            'False}\n\nOn instance:\n    {&#x27;extra&#x27;: 1}',
+        )
+        self.assertEqual(
+            "Provided object does not match schema 'task': Additional "
+            "properties are not allowed ('extra' was unexpected)",
+            errors.server_text(fakes.make_response(400, body)),
+        )
+
+    def test_entities_decoded_after_tags_dropped(self):
+        body = fakes.glance_html(
+            '400 Bad Request',
+            'URI for legacy import task does not pass filtering: '
+            'http://127.0.0.1:8000/a.img?x=1&amp;y=&lt;b&gt;',
+        )
+        self.assertEqual(
+            'URI for legacy import task does not pass filtering: '
+            'http://127.0.0.1:8000/a.img?x=1&y=<b>',
+            errors.server_text(fakes.make_response(400, body)),
+        )
+
+    def test_glance_html_403(self):
+        text = errors.server_text(
+            fakes.make_response(403, fakes.FORBIDDEN_HTML)
+        )
+        self.assertEqual(fakes.FORBIDDEN_TEXT + '.', text)
+
+    def test_proxy_html_without_title(self):
+        body = (
+            '<html><body><h1>503 Service Unavailable</h1>\nNo server is '
+            'available to handle this request.\n</body></html>\n'
+        )
+        self.assertEqual(
+            'No server is available to handle this request.',
+            errors.server_text(fakes.make_response(503, body, 'text/html')),
+        )
+
+    def test_keystonemiddleware_json(self):
+        self.assertEqual(
+            'The request you have made requires authentication.',
+            errors.server_text(
+                fakes.make_response(
+                    401, fakes.UNAUTHORIZED_JSON, 'application/json'
+                )
+            ),
+        )
+
+    def test_json_shapes(self):
+        for body, expected in (
+            ({'message': 'top'}, 'top'),
+            ({'error': {'message': 'nested'}}, 'nested'),
+            ({'error': 'flat'}, 'flat'),
+            ({'description': 'described'}, 'described'),
+            ({'title': 'titled'}, 'titled'),
+            ({'error': {'code': 400}}, '{"error": {"code": 400}}'),
+            (['a', 'list'], '["a", "list"]'),
+        ):
+            response = fakes.make_response(
+                400, json.dumps(body), 'application/json; charset=UTF-8'
+            )
+            self.assertEqual(
+                expected, errors.server_text(response), repr(body)
+            )
+
+    def test_webob_json(self):
+        # Glance answers this way to "Accept: application/json".
+        response = fakes.make_response(
+            400,
+            fakes.glance_json('400 Bad Request', fakes.TYPE_REQUIRED_TEXT),
+            'application/json',
+        )
+        text = errors.server_text(response)
+        self.assertIn(fakes.TYPE_REQUIRED_TEXT, text)
+        self.expectFailure(
+            'BUG: errors._json_message keeps the <br /> of webob JSON',
+            self.assertNotIn,
+            '<br',
+            text,
+        )
+
+    def test_json_content_type_but_not_json(self):
+        response = fakes.make_response(
+            502, 'Bad gateway\n  (upstream)', 'application/json'
+        )
+        self.assertEqual(
+            'Bad gateway (upstream)', errors.server_text(response)
+        )
+
+    def test_plain_text_and_empty(self):
+        self.assertEqual(
+            'first second',
+            errors.server_text(
+                fakes.make_response(500, 'first\r\n\tsecond\n', 'text/plain')
+            ),
+        )
+        self.assertEqual(
+            '', errors.server_text(fakes.make_response(500, '', 'text/html'))
+        )
+
+    def test_one_line(self):
+        self.assertEqual('a b c', errors.one_line(' a\n\t b \r\n c\n'))
+
+
+class TestDescribeError(base.TestCase):
+    def describe(self, exc):
+        message = errors.describe_error(exc)
+        self.assertNotIn('\n', message)
+        self.assertNotIn('\r', message)
+        return message
+
+    def test_400(self):
+        self.assertEqual(
+            "Glance rejected the task (HTTP 400 Bad Request): Task 'type' "
+            'is required',
+            self.describe(sdk_error(400, fakes.TYPE_REQUIRED_HTML)),
+        )
+
+    def test_400_schema_mismatch(self):
+        self.assertEqual(
+            'Glance rejected the task (HTTP 400 Bad Request): '
+            + fakes.SCHEMA_MISMATCH_TEXT,
+            self.describe(sdk_error(400, fakes.SCHEMA_MISMATCH_HTML)),
+        )
+
+    def test_400_from_keystoneauth(self):
+        self.assertEqual(
+            "Glance rejected the task (HTTP 400 Bad Request): Task 'type' "
+            'is required',
+            self.describe(ksa_error(400, fakes.TYPE_REQUIRED_HTML)),
+        )
+
+    def test_401(self):
+        self.assertEqual(
+            'Authentication failed (HTTP 401 Unauthorized): The request you '
+            'have made requires authentication.; check the credentials of '
+            'the cloud in use',
+            self.describe(
+                sdk_error(401, fakes.UNAUTHORIZED_JSON, 'application/json')
+            ),
+        )
+
+    def test_401_without_response(self):
+        message = self.describe(ksa_exceptions.Unauthorized())
+        self.assertIn('Authentication failed (HTTP 401)', message)
+        self.assertIn('check the credentials', message)
+
+    def test_403(self):
+        for exc in (
+            sdk_error(403, fakes.FORBIDDEN_HTML),
+            ksa_error(403, fakes.FORBIDDEN_HTML),
+        ):
+            message = self.describe(exc)
+            self.assertTrue(
+                message.startswith(
+                    'Not allowed (HTTP 403 Forbidden): ' + fakes.FORBIDDEN_TEXT
+                ),
+                message,
+            )
+            self.assertTrue(message.endswith(ADMIN_HINT), message)
+
+    def test_403_no_double_full_stop(self):
+        message = self.describe(sdk_error(403, fakes.FORBIDDEN_HTML))
+        self.expectFailure(
+            'BUG: errors._describe_http writes "action.. The tasks API"',
+            self.assertNotIn,
+            '..',
+            message,
+        )
+
+    def test_404_and_409(self):
+        for status, reason, explanation in (
+            (404, 'Not Found', 'The resource could not be found.'),
+            (409, 'Conflict', 'There was a conflict when trying to complete'),
+        ):
+            body = fakes.glance_html('%d %s' % (status, reason), explanation)
+            for exc in (sdk_error(status, body), ksa_error(status, body)):
+                self.assertEqual(
+                    'Glance answered HTTP %d %s to POST %s: %s'
+                    % (status, reason, fakes.TASKS_URL, explanation),
+                    self.describe(exc),
+                )
+
+    def test_500_and_503(self):
+        for status, reason in (
+            (500, 'Internal Server Error'),
+            (503, 'Service Unavailable'),
+        ):
+            body = fakes.glance_html(
+                '%d %s' % (status, reason),
+                'The server has either erred or is incapable of performing '
+                'the requested operation.',
+            )
+            self.assertEqual(
+                'Glance failed (HTTP %d %s) on POST %s: The server has '
+                'either erred or is incapable of performing the requested '
+                'operation.; %s'
+                % (status, reason, fakes.TASKS_URL, LOGS_HINT),
+                self.describe(sdk_error(status, body)),
+            )
+
+    def test_500_without_details(self):
+        self.assertEqual(
+            'Glance failed (HTTP 500 Internal Server Error) on POST %s: no '
+            'details given; %s' % (fakes.TASKS_URL, LOGS_HINT),
+            self.describe(sdk_error(500, '', 'text/plain')),
+        )
+
+    def test_connection_refused(self):
+        self.assertEqual(
+            'Cannot connect to http://127.0.0.1:9292/v2/tasks: connection '
+            'refused. Is the service running and is the endpoint in the '
+            'service catalog right?',
+            self.describe(
+                ksa_exceptions.ConnectFailure(fakes.CONNECTION_REFUSED)
+            ),
+        )
+
+    def test_unknown_host(self):
+        message = self.describe(
+            ksa_exceptions.ConnectFailure(
+                'Unable to establish connection to '
+                'http://glance.invalid:9292/v2/tasks: HTTPConnectionPool('
+                "host='glance.invalid', port=9292): Max retries exceeded "
+                "with url: /v2/tasks (Caused by NameResolutionError(\"<urllib3"
+                '.connection.HTTPConnection object at 0x7f>: Failed to '
+                "resolve 'glance.invalid' ([Errno -2] Name or service not "
+                'known)"))'
+            )
+        )
+        self.assertEqual(
+            'Cannot connect to http://glance.invalid:9292/v2/tasks: no '
+            'connection could be made. Is the service running and is the '
+            'endpoint in the service catalog right?',
+            message,
+        )
+
+    def test_connect_failure_without_url(self):
+        self.assertIn(
+            'Cannot connect to the service: no connection could be made',
+            self.describe(ksa_exceptions.ConnectFailure('boom')),
+        )
+
+    def test_connect_timeout(self):
+        self.assertEqual(
+            'Request to http://127.0.0.1:9292/v2/tasks timed out; is the '
+            'service running and reachable?',
+            self.describe(
+                ksa_exceptions.ConnectTimeout(
+                    'Request to http://127.0.0.1:9292/v2/tasks timed out'
+                )
+            ),
+        )
+
+    def test_json_decode_error(self):
+        response = fakes.make_response(201, '<html>not json</html>')
+        exc = self.assertRaises(
+            requests.exceptions.JSONDecodeError, response.json
+        )
+        self.assertIsInstance(exc, errors.HANDLED)
+        self.assertEqual(
+            'Glance answered with a body that is not valid JSON: Expecting '
+            'value: line 1 column 1 (char 0)',
+            self.describe(exc),
+        )
+
+    def test_other_errors(self):
+        for exc, expected in (
+            (sdk_exceptions.SDKException('two\nlines'), 'two lines'),
+            (sdk_exceptions.SDKException(''), 'SDKException'),
+            (ksa_exceptions.ClientException(), 'ClientException'),
+            (
+                ksa_exceptions.EndpointNotFound(),
+                'Could not find requested endpoint in Service Catalog.',
+            ),
+            (requests.exceptions.InvalidURL('Invalid URL'), 'Invalid URL'),
+        ):
+            self.assertIsInstance(exc, errors.HANDLED)
+            self.assertEqual(expected, self.describe(exc))
+
+    def test_handled_classes(self):
+        self.assertIsInstance(
+            ksa_exceptions.ConnectFailure('x'), errors.HANDLED
+        )
+        self.assertNotIsInstance(ValueError('x'), errors.HANDLED)
+        self.assertNotIsInstance(KeyboardInterrupt(), errors.HANDLED)
