@@ -1,0 +1,163 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Functional tests: the real ``openstack`` CLI against a real cloud.
+
+The cloud is a real Keystone and Glance on 127.0.0.1, started by
+``tools/local_cloud.py``. ``tox -e functional`` starts it once around the
+whole run and names its state file in ``OSC_IMAGE_TASK_CLOUD_STATE``.
+Without that variable the first test starts a cloud itself and stops it
+when the test process exits. A cloud that cannot start fails the tests:
+they never skip.
+"""
+
+import atexit
+import json
+import os
+import pathlib
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+
+import testtools
+
+REPO = pathlib.Path(__file__).resolve().parents[3]
+LOCAL_CLOUD = REPO / 'tools' / 'local_cloud.py'
+OPENSTACK = str(pathlib.Path(sys.executable).with_name('openstack'))
+FINAL_STATUSES = ('success', 'failure')
+
+_state = None
+
+
+def cloud_state():
+    """The local cloud's state.json, starting a cloud if none was given."""
+    global _state
+    if _state is None:
+        path = os.environ.get('OSC_IMAGE_TASK_CLOUD_STATE')
+        if not path:
+            path = _start_own_cloud()
+        _state = json.loads(pathlib.Path(path).read_text())
+    return _state
+
+
+def _start_own_cloud():
+    workdir = os.environ.get('OSC_IMAGE_TASK_CLOUD_DIR') or tempfile.mkdtemp(
+        prefix='osc-image-task-cloud-'
+    )
+
+    def local_cloud(action):
+        return [sys.executable, str(LOCAL_CLOUD), action, '--workdir', workdir]
+
+    started = subprocess.run(
+        local_cloud('start'), capture_output=True, text=True
+    )
+    atexit.register(subprocess.run, local_cloud('stop'), capture_output=True)
+    if started.returncode != 0:
+        raise RuntimeError(
+            'the local cloud did not start:\n%s' % started.stderr[-4000:]
+        )
+    return os.path.join(workdir, 'state.json')
+
+
+def cli_env():
+    """The environment for the CLI: only the clouds.yaml of the cloud."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith('OS_')
+    }
+    env['OS_CLIENT_CONFIG_FILE'] = cloud_state()['clouds_yaml']
+    return env
+
+
+class FunctionalTestBase(testtools.TestCase):
+    def setUp(self):
+        super().setUp()
+        self.state = cloud_state()
+        self.clouds = self.state['clouds']
+
+    def openstack(self, *args, cloud='admin', stdin=None, check=True):
+        """Run the real ``openstack`` CLI; return the CompletedProcess."""
+        argv = [OPENSTACK, '--os-cloud', self.clouds[cloud], *args]
+        result = subprocess.run(
+            argv,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=cli_env(),
+            timeout=300,
+        )
+        self.addDetail(
+            'openstack %s' % shlex.join(args),
+            testtools.content.text_content(
+                'exit %d\nstdout:\n%s\nstderr:\n%s'
+                % (result.returncode, result.stdout, result.stderr)
+            ),
+        )
+        if check and result.returncode != 0:
+            self.fail(
+                'openstack %s exited %d: %s'
+                % (shlex.join(args), result.returncode, result.stderr)
+            )
+        return result
+
+    def openstack_json(self, *args, **kwargs):
+        result = self.openstack(*args, '-f', 'json', **kwargs)
+        return json.loads(result.stdout)
+
+    def import_input(self, name, url=None):
+        return {
+            'import_from': url or self.state['image_url'],
+            'import_from_format': 'raw',
+            'image_properties': {
+                'name': name,
+                'disk_format': 'raw',
+                'container_format': 'bare',
+            },
+        }
+
+    def create_task(self, *args, **kwargs):
+        """``image task create``, cleaning up the image it makes."""
+        task = self.openstack_json('image', 'task', 'create', *args, **kwargs)
+        self.addCleanup(self.delete_image_of, task['id'])
+        return task
+
+    def wait_for_task(self, task_id, timeout=120):
+        deadline = time.monotonic() + timeout
+        while True:
+            task = self.openstack_json('image', 'task', 'show', task_id)
+            if task['status'] in FINAL_STATUSES:
+                return task
+            if time.monotonic() > deadline:
+                self.fail('task %s still %s' % (task_id, task['status']))
+            time.sleep(0.5)
+
+    def delete_image_of(self, task_id):
+        task = self.wait_for_task(task_id)
+        image_id = (task.get('result') or {}).get('image_id')
+        if image_id:
+            self.openstack('image', 'delete', image_id, check=False)
+
+    def task_ids(self):
+        tasks = self.openstack_json('image', 'task', 'list')
+        return {task['ID'] for task in tasks}
+
+    def assert_one_clean_line(self, result):
+        """A failed command: non-zero exit, a short message, no traceback."""
+        self.assertNotEqual(0, result.returncode)
+        self.assertNotIn('Traceback', result.stderr)
+        self.assertEqual('', result.stdout)
+        lines = result.stderr.strip().splitlines()
+        self.assertEqual(1, len(lines), result.stderr)
+        return lines[0]

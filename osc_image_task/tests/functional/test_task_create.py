@@ -1,0 +1,362 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+import json
+import os
+
+import fixtures
+import yaml
+
+from osc_image_task.tests.functional import base
+
+
+class TestImportTask(base.FunctionalTestBase):
+    """Import tasks run by Glance, followed to their end."""
+
+    def test_import_as_admin_reaches_success_and_an_active_image(self):
+        body = self.import_input('functional-import')
+        created = self.create_task(
+            '--type', 'import', '--input', json.dumps(body)
+        )
+        self.assertEqual('import', created['type'])
+        self.assertIn(created['status'], ('pending', 'processing', 'success'))
+        self.assertEqual(body, created['input'])
+
+        task = self.wait_for_task(created['id'])
+        self.assertEqual('success', task['status'], task['message'])
+        image = self.openstack_json(
+            'image', 'show', task['result']['image_id']
+        )
+        self.assertEqual('active', image['status'])
+        self.assertEqual('functional-import', image['name'])
+        self.assertEqual('raw', image['disk_format'])
+        self.assertEqual('bare', image['container_format'])
+        self.assertEqual(self.state['image_size'], image['size'])
+
+    def test_wait_ends_with_the_successful_task_on_stdout(self):
+        body = self.import_input('functional-wait')
+        result = self.openstack(
+            'image',
+            'task',
+            'create',
+            '--type',
+            'import',
+            '--input',
+            json.dumps(body),
+            '--wait',
+            '-f',
+            'json',
+        )
+        task = json.loads(result.stdout)
+        self.addCleanup(self.delete_image_of, task['id'])
+        self.assertEqual('success', task['status'])
+        self.assertIn('success', result.stderr)
+        image = self.openstack_json(
+            'image', 'show', task['result']['image_id']
+        )
+        self.assertEqual('active', image['status'])
+        self.assertEqual('functional-wait', image['name'])
+
+    def test_missing_source_fails_the_task(self):
+        body = self.import_input(
+            'functional-404', url=self.state['image_404_url']
+        )
+        created = self.create_task(
+            '--type', 'import', '--input', json.dumps(body)
+        )
+        task = self.wait_for_task(created['id'])
+        self.assertEqual('failure', task['status'])
+        self.assertIsNone(task['result'])
+
+    def test_wait_on_missing_source_exits_non_zero_with_glance_message(self):
+        body = self.import_input(
+            'functional-404-wait', url=self.state['image_404_url']
+        )
+        result = self.openstack(
+            'image',
+            'task',
+            'create',
+            '--type',
+            'import',
+            '--input',
+            json.dumps(body),
+            '--wait',
+            '-f',
+            'json',
+            check=False,
+        )
+        self.assertEqual(1, result.returncode)
+        task = json.loads(result.stdout)
+        self.addCleanup(self.delete_image_of, task['id'])
+        self.assertEqual('failure', task['status'])
+        self.assertIn('Task %s failed: ' % task['id'], result.stderr)
+        self.assertIn(task['message'], result.stderr)
+        self.assertNotIn('Traceback', result.stderr)
+
+    def test_tiny_wait_timeout_times_out_cleanly(self):
+        body = self.import_input('functional-timeout')
+        before = self.task_ids()
+        result = self.openstack(
+            'image',
+            'task',
+            'create',
+            '--type',
+            'import',
+            '--input',
+            json.dumps(body),
+            '--wait',
+            '--wait-timeout',
+            '0.01',
+            check=False,
+        )
+        (new_id,) = self.task_ids() - before
+        self.addCleanup(self.delete_image_of, new_id)
+        self.assertEqual(1, result.returncode)
+        self.assertEqual('', result.stdout)
+        self.assertIn('openstack image task show %s' % new_id, result.stderr)
+        self.assertNotIn('Traceback', result.stderr)
+
+    def test_import_options_store_the_same_input_as_input(self):
+        body = self.import_input('functional-options')
+        body['image_properties']['os_distro'] = 'cirros'
+        from_input = self.create_task(
+            '--type', 'import', '--input', json.dumps(body)
+        )
+        from_options = self.create_task(
+            '--import-from',
+            self.state['image_url'],
+            '--import-from-format',
+            'raw',
+            '--disk-format',
+            'raw',
+            '--container-format',
+            'bare',
+            '--name',
+            'functional-options',
+            '--image-property',
+            'os_distro=cirros',
+        )
+        stored_input = self.openstack_json(
+            'image', 'task', 'show', from_input['id']
+        )['input']
+        stored_options = self.openstack_json(
+            'image', 'task', 'show', from_options['id']
+        )['input']
+        self.assertEqual(body, stored_input)
+        self.assertEqual(stored_input, stored_options)
+        self.assertEqual('import', from_options['type'])
+
+
+class TestStoredInput(base.FunctionalTestBase):
+    """What Glance stores is exactly what was typed."""
+
+    def assert_stored(self, expected, *args, stdin=None):
+        created = self.create_task('--type', 'import', *args, stdin=stdin)
+        shown = self.openstack_json('image', 'task', 'show', created['id'])
+        self.assertEqual(expected, shown['input'])
+        self.assertEqual(expected, created['input'])
+
+    def test_single_quoted_form(self):
+        url = self.state['image_url']
+        text = (
+            "{'import_from': '%s', 'import_from_format': 'raw', "
+            "'image_properties': {'name': 'single-quoted', "
+            "'disk_format': 'raw', 'container_format': 'bare', "
+            "'protected': False}}" % url
+        )
+        expected = self.import_input('single-quoted')
+        expected['image_properties']['protected'] = False
+        self.assert_stored(expected, '--input', text)
+
+    def test_apostrophe_in_a_value(self):
+        expected = self.import_input("O'Brien's image")
+        self.assert_stored(expected, '--input', json.dumps(expected))
+
+    def test_apostrophe_in_the_single_quoted_form(self):
+        url = self.state['image_url']
+        text = (
+            "{'import_from': '%s', 'import_from_format': 'raw', "
+            "'image_properties': {'name': \"O'Brien's image\", "
+            "'disk_format': 'raw', 'container_format': 'bare'}}" % url
+        )
+        self.assert_stored(
+            self.import_input("O'Brien's image"), '--input', text
+        )
+
+    def test_unicode_text(self):
+        expected = self.import_input('Ünïcødé 图像 ✓')
+        expected['image_properties']['description'] = 'naïve café – ☃'
+        self.assert_stored(
+            expected, '--input', json.dumps(expected, ensure_ascii=False)
+        )
+
+    def test_multi_line_json_from_a_file(self):
+        expected = self.import_input('from-file')
+        directory = self.useFixture(fixtures.TempDir()).path
+        path = os.path.join(directory, 'task.json')
+        with open(path, 'w', encoding='utf-8', newline='\r\n') as stream:
+            stream.write('\ufeff' + json.dumps(expected, indent=4) + '\n')
+        self.assert_stored(expected, '--input', '@' + path)
+
+    def test_multi_line_json_from_stdin(self):
+        expected = self.import_input('from-stdin')
+        self.assert_stored(
+            expected, '--input', '-', stdin=json.dumps(expected, indent=2)
+        )
+
+
+class TestOutputFormats(base.FunctionalTestBase):
+    """Every cliff formatter, and -c, on a real task."""
+
+    COLUMNS = [
+        'created_at',
+        'expires_at',
+        'id',
+        'input',
+        'message',
+        'owner_id',
+        'properties',
+        'result',
+        'status',
+        'type',
+        'updated_at',
+    ]
+
+    def setUp(self):
+        super().setUp()
+        self.body = self.import_input('formats')
+        self.args = ['--type', 'import', '--input', json.dumps(self.body)]
+
+    def create(self, *format_args):
+        result = self.openstack(
+            'image', 'task', 'create', *self.args, *format_args
+        )
+        return result.stdout
+
+    def track(self, task_id):
+        self.addCleanup(self.delete_image_of, task_id)
+
+    def test_json(self):
+        task = json.loads(self.create('-f', 'json'))
+        self.track(task['id'])
+        self.assertEqual(self.COLUMNS, sorted(task))
+        self.assertEqual(self.body, task['input'])
+
+    def test_yaml(self):
+        task = yaml.safe_load(self.create('-f', 'yaml'))
+        self.track(task['id'])
+        self.assertEqual(self.COLUMNS, sorted(task))
+        self.assertEqual(self.body, task['input'])
+
+    def test_value_prints_input_as_json_text(self):
+        lines = self.create('-f', 'value', '-c', 'id', '-c', 'input')
+        task_id, input_text = lines.rstrip('\n').split('\n')
+        self.track(task_id)
+        self.assertEqual(self.body, json.loads(input_text))
+        self.assertIn('"import_from": ', input_text)
+
+    def test_shell(self):
+        output = self.create('-f', 'shell', '-c', 'id', '-c', 'status')
+        values = dict(
+            line.split('=', 1) for line in output.strip().splitlines()
+        )
+        self.track(values['id'].strip('"'))
+        self.assertEqual(['id', 'status'], sorted(values))
+
+    def test_table(self):
+        output = self.create('-f', 'table')
+        rows = {
+            cells[1].strip(): cells[2].strip()
+            for cells in (
+                line.split('|')
+                for line in output.splitlines()
+                if line.startswith('| ')
+            )
+        }
+        self.track(rows['id'])
+        self.assertEqual(['Field'] + self.COLUMNS, sorted(rows))
+        self.assertEqual('import', rows['type'])
+        self.assertTrue(rows['input'].startswith('{"import_from": '))
+
+    def test_columns(self):
+        task = json.loads(self.create('-f', 'json', '-c', 'id', '-c', 'type'))
+        self.track(task['id'])
+        self.assertEqual({'id', 'type'}, set(task))
+
+
+class TestRefusals(base.FunctionalTestBase):
+    """Nothing is created when the user or the input cannot make a task."""
+
+    def test_member_is_refused_with_the_admin_only_message(self):
+        before = self.task_ids()
+        result = self.openstack(
+            'image',
+            'task',
+            'create',
+            '--type',
+            'import',
+            '--input',
+            json.dumps(self.import_input('member')),
+            cloud='member',
+            check=False,
+        )
+        line = self.assert_one_clean_line(result)
+        self.assertIn('HTTP 403', line)
+        self.assertIn('tasks_api_access', line)
+        self.assertIn('admin-only', line)
+        self.assertEqual(before, self.task_ids())
+
+    def test_invalid_input_creates_no_task(self):
+        cases = [
+            ('{"import_from": ', 'is not valid JSON'),
+            ('[{"import_from": "x"}]', 'must be a JSON object'),
+            (
+                '{"import_from": "http://127.0.0.1/x"}',
+                'missing: import_from_format, image_properties',
+            ),
+            (
+                json.dumps(dict(self.import_input('x'), image_properties=1)),
+                'image_properties in the input of an import task must be',
+            ),
+        ]
+        before = self.task_ids()
+        for text, expected in cases:
+            result = self.openstack(
+                'image',
+                'task',
+                'create',
+                '--type',
+                'import',
+                '--input',
+                text,
+                check=False,
+            )
+            line = self.assert_one_clean_line(result)
+            self.assertIn(expected, line)
+        self.assertEqual(before, self.task_ids())
+
+    def test_glance_unreachable_gives_a_connection_error(self):
+        result = self.openstack(
+            'image',
+            'task',
+            'create',
+            '--type',
+            'import',
+            '--input',
+            json.dumps(self.import_input('down')),
+            cloud='glance_down',
+            check=False,
+        )
+        line = self.assert_one_clean_line(result)
+        self.assertIn('Cannot connect to', line)
+        self.assertIn('127.0.0.1:%d' % self.state['down_port'], line)
+        self.assertIn('connection refused', line)
