@@ -494,6 +494,9 @@ class TestParseTaskInput(InputErrorAssertions):
                 ('balanced {"a":', '{"a":' * DEEP + '1' + '}' * DEEP, words),
                 ('list in a quoted value', "{'a': " + '[' * DEEP, words),
                 ('list in a JSON value', '{"a": ' + '[' * DEEP, words),
+                ('unary minus chain', "{'a': " + '-' * DEEP + '1}', words),
+                ('not chain', "{'a': " + 'not ' * DEEP + '1}', words),
+                ('addition chain', "{'a': " + '1+' * DEEP + '1}', words),
             ]
         )
 
@@ -516,6 +519,18 @@ class TestParseTaskInput(InputErrorAssertions):
                 ('in a JSON value', '{"a": "\x00"}', ('NUL character',)),
                 ('after the object', "{'a': 1}\x00", ('NUL character',)),
             ]
+        )
+
+    def test_invalid_utf8_from_the_command_line(self):
+        # Python hands over bytes of argv that are not UTF-8 as lone
+        # surrogates (surrogateescape); files and stdin reject such bytes.
+        self.assertRejected(
+            [('single-quoted', "{'a': '\udcff'}", ('not usable',))]
+        )
+        self.expectFailure(
+            'BUG: parse_task_input accepts a lone surrogate in JSON text',
+            self.assertRejected,
+            [('JSON', '{"a": "caf\udce9"}', ('UTF-8',))],
         )
 
 
