@@ -470,11 +470,18 @@ def check_port_free(port: int) -> None:
             ) from exc
 
 
-def choose_ports(asked: Ports) -> Ports:
-    """The ports asked for, with free ones for each 0, all distinct."""
+def check_asked_ports(asked: Ports) -> None:
+    """Fail early if ports asked for are the same or already in use."""
     fixed = [p for p in (asked.keystone, asked.glance, asked.image) if p]
     if len(set(fixed)) != len(fixed):
         raise CloudError("the keystone, glance and image ports must differ")
+    for port in fixed:
+        check_port_free(port)
+
+
+def choose_ports(asked: Ports) -> Ports:
+    """The ports asked for, with free ones for each 0, all distinct."""
+    fixed = [p for p in (asked.keystone, asked.glance, asked.image) if p]
     chosen: list[int] = []
     for port in (asked.keystone, asked.glance, asked.image, asked.down):
         while not port:
@@ -923,6 +930,7 @@ def start_cloud(
     """Start Keystone, Glance and the image server; return the state."""
     with workdir_lock(layout):
         refuse_if_running(layout)
+        check_asked_ports(fixed_ports)
         fresh_run_dirs(layout)
         ensure_server_venv(layout, progress)
         state: JSON = {
@@ -936,7 +944,8 @@ def start_cloud(
         try:
             configure_and_launch(layout, progress, fixed_ports, launcher)
         except BaseException:
-            progress("start failed: stopping what was started")
+            if state["pids"]:
+                progress("start failed: stopping what was started")
             with signals_ignored():
                 stop_groups(state["pids"], state["pid_start_ticks"])
                 layout.state_file.unlink(missing_ok=True)
