@@ -56,9 +56,9 @@ def server_text(response: requests.Response | None) -> str:
         return ''
     body = response.text or ''
     if 'json' in response.headers.get('content-type', ''):
-        text = _json_message(body)
-    else:
-        text = html.unescape(_TAG.sub(' ', _TITLE.sub(' ', body)))
+        # The message inside Glance's JSON is the same HTML-ish text.
+        body = _json_message(body)
+    text = html.unescape(_TAG.sub(' ', _TITLE.sub(' ', body)))
     if _SCHEMA_MISMATCH in text:
         text = _SCHEMA_DUMP.sub('', text)
     return one_line(text)
@@ -80,8 +80,18 @@ def _json_message(body: str) -> str:
     return document if isinstance(document, str) else body
 
 
-def describe_error(exc: Exception) -> str:
-    """Return one line that tells the user what went wrong and why."""
+def describe_error(exc: Exception, endpoint: str | None = None) -> str:
+    """Return one line that tells the user what went wrong and why.
+
+    ``endpoint`` is the image endpoint configured for the cloud, if any,
+    for errors that do not name the URL they failed on.
+    """
+    if (
+        isinstance(exc, sdk_exceptions.HttpException)
+        and exc.status_code is None
+    ):
+        # Raised by openstacksdk itself, not from an answer of Glance.
+        return one_line(str(exc)) or type(exc).__name__
     if isinstance(exc, sdk_exceptions.HttpException):
         return _describe_http(
             exc.status_code, exc.response, server_text(exc.response)
@@ -94,6 +104,11 @@ def describe_error(exc: Exception) -> str:
         return one_line(_('%s; is the service running and reachable?') % exc)
     if isinstance(exc, ksa_exceptions.ConnectFailure):
         return _describe_unreachable(exc)
+    if isinstance(exc, sdk_exceptions.ServiceDiscoveryException):
+        return _(
+            'Cannot reach the image service at %(url)s (%(error)s). Is '
+            'Glance running and is its endpoint right?'
+        ) % {'url': endpoint or _('its endpoint'), 'error': one_line(str(exc))}
     if isinstance(exc, requests.exceptions.JSONDecodeError):
         return _('Glance answered with a body that is not valid JSON: %s') % (
             exc
@@ -109,7 +124,8 @@ def _describe_http(
     reason = response.reason if response is not None else ''
     code = ('HTTP %s %s' % (status, reason or '')).strip()
     url = _request_line(response)
-    detail = text or _('no details given')
+    # The sentence that follows is ours, so Glance's full stop goes.
+    detail = text.rstrip('.') or _('no details given')
     if status == 400:
         return _('Glance rejected the task (%(code)s): %(detail)s') % {
             'code': code,

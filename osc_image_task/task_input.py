@@ -122,6 +122,13 @@ def parse_task_input(text: str) -> dict[str, Any]:
         raise TaskInputError(_('--input is empty; give a JSON object'))
     if '\x00' in text:
         raise TaskInputError(_('--input contains a NUL character'))
+    try:
+        text.encode('utf-8')
+    except UnicodeEncodeError as exc:
+        # Bytes that are not UTF-8 on the command line arrive as surrogates.
+        raise TaskInputError(
+            _('--input is not UTF-8 text (character %d)') % (exc.start + 1)
+        ) from None
 
     try:
         value = _parse_json(text)
@@ -176,7 +183,15 @@ def _parse_json(text: str) -> Any:
         text,
         object_pairs_hook=_unique_keys(lambda key: key),
         parse_constant=_reject_constant,
+        parse_float=_finite_float,
     )
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(_('number out of range'))
+    return number
 
 
 def _unique_keys(
@@ -302,12 +317,15 @@ def _literal_value(node: ast.expr) -> Any:
         return [_literal_value(item) for item in node.elts]
     if isinstance(node, ast.Name) and node.id in _JSON_NAMES:
         return _JSON_NAMES[node.id]
-    if isinstance(node, ast.UnaryOp) and isinstance(
-        node.op, (ast.USub, ast.UAdd)
+    if (
+        isinstance(node, ast.UnaryOp)
+        and isinstance(node.op, (ast.USub, ast.UAdd))
+        and isinstance(node.operand, ast.Constant)
+        and type(node.operand.value) in (int, float)
     ):
+        # A sign belongs to a number literal only: not "--1", not "-True".
         operand = _literal_value(node.operand)
-        if isinstance(operand, (int, float)) and not isinstance(operand, bool):
-            return -operand if isinstance(node.op, ast.USub) else operand
+        return -operand if isinstance(node.op, ast.USub) else operand
     elif isinstance(node, ast.Constant) and (
         node.value is None or isinstance(node.value, (str, int, float))
     ):

@@ -51,6 +51,11 @@ TASK_FIELDS = (
 _HIDDEN_FIELDS = frozenset({'location', 'name', 'schema', 'links', 'tags'})
 
 
+# Formatters that print str() of machine_readable(): for a dict that would
+# be Python's repr, so they get JSON text instead of nested data.
+_TEXT_FORMATTERS = frozenset({'value', 'shell', 'csv'})
+
+
 class JSONColumn(columns.FormattableColumn[Any]):
     """A value that prints as JSON text and stays nested in json/yaml."""
 
@@ -61,11 +66,23 @@ class JSONColumn(columns.FormattableColumn[Any]):
         return self._value
 
 
-def format_task(task: Any) -> dict[str, Any]:
-    """Flatten an SDK task into the columns shown to the user."""
+class JSONTextColumn(JSONColumn):
+    """A value that prints as JSON text in every formatter."""
+
+    def machine_readable(self) -> Any:
+        return self.human_readable()
+
+
+def format_task(task: Any, nested: bool = True) -> dict[str, Any]:
+    """Flatten an SDK task into the columns shown to the user.
+
+    With ``nested`` false, ``input`` and ``result`` are JSON text for the
+    formatters that cannot print nested data.
+    """
+    column = JSONColumn if nested else JSONTextColumn
     info: dict[str, Any] = {field: task.get(field) for field in TASK_FIELDS}
-    info['input'] = JSONColumn(info['input'])
-    info['result'] = JSONColumn(info['result'])
+    info['input'] = column(info['input'])
+    info['result'] = column(info['result'])
     info['properties'] = format_columns.DictColumn(
         {
             key: task.get(key)
@@ -195,11 +212,20 @@ class CreateTask(command.ShowOne):
             image_client = client_manager.image
             task = image_client.create_task(type=task_type, input=body)
         except errors.HANDLED as exc:
-            raise exceptions.CommandError(errors.describe_error(exc)) from exc
+            raise exceptions.CommandError(
+                errors.describe_error(exc, self._image_endpoint())
+            ) from exc
+        except TypeError as exc:
+            # openstacksdk fails this way on a body that is not an object.
+            raise _not_a_task(str(exc)) from exc
+        if not getattr(task, 'id', None):
+            # openstacksdk ignores a body that is not JSON at all.
+            raise _not_a_task(_('no task id'))
         if parsed_args.wait:
             task = self._wait(image_client, task, parsed_args.wait_timeout)
+        nested = parsed_args.formatter not in _TEXT_FORMATTERS
         column_names, data = zip(
-            *sorted(format_task(task).items()), strict=True
+            *sorted(format_task(task, nested).items()), strict=True
         )
         return column_names, data
 
@@ -281,9 +307,26 @@ class CreateTask(command.ShowOne):
             }
         return task
 
+    def _image_endpoint(self) -> str | None:
+        """The image endpoint that the cloud's configuration names."""
+        cloud: Any = getattr(self.app, 'cloud', None)
+        get_endpoint = getattr(cloud, 'get_endpoint', None)
+        return None if get_endpoint is None else get_endpoint('image')
+
     def _stdin(self) -> BinaryIO:
         stdin = getattr(self.app, 'stdin', None) or sys.stdin
         return typing.cast(BinaryIO, getattr(stdin, 'buffer', stdin))
+
+
+def _not_a_task(reason: str) -> exceptions.CommandError:
+    return exceptions.CommandError(
+        _(
+            'Glance answered POST /v2/tasks with something that is not a '
+            'task (%s); the task may or may not exist: check with '
+            'openstack image task list'
+        )
+        % reason
+    )
 
 
 class _Interrupted(Exception):
