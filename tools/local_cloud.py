@@ -50,6 +50,7 @@ DOMAIN = "Default"
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
 TASK_TIMEOUT = 120.0
+FINAL_TASK_STATES = ("success", "failure")
 LOG_TAIL_LINES = 30
 
 IMAGE_NAME = "cirros-tiny.raw"
@@ -1229,12 +1230,12 @@ def show_and_run(
     """Print `$ openstack ...`, run it, fail on a non-zero exit."""
     shown = ["openstack", *argv[1:]]
     print(f"$ {shlex.join(shown)}", flush=True)
+    stdout = subprocess.PIPE if capture else None
     result = subprocess.run(
-        argv, env=env, capture_output=capture, text=True, check=False
+        argv, env=env, stdout=stdout, text=True, check=False
     )
     if capture:
         print(result.stdout, end="", flush=True)
-        print(result.stderr, end="", file=sys.stderr, flush=True)
     if result.returncode != 0:
         raise CloudError(
             f"{shlex.join(shown)} failed (exit {result.returncode})"
@@ -1272,12 +1273,13 @@ def image_id_of(task: JSON) -> str | None:
 
 def follow_task(openstack: list[str], task: JSON, env: dict[str, str]) -> JSON:
     """Poll `image task show` every second until success or failure."""
+    if task.get("status") in FINAL_TASK_STATES:
+        return task
     deadline = time.monotonic() + TASK_TIMEOUT
     show = [*openstack, "image", "task", "show", str(task["id"]), "-f", "json"]
-    print(
-        f"$ {shlex.join(['openstack', *show[1:]])}  # every second", flush=True
-    )
-    while task.get("status") not in ("success", "failure"):
+    shown = shlex.join(["openstack", *show[1:]])
+    print(f"$ {shown}  # every second until it ends", flush=True)
+    while task.get("status") not in FINAL_TASK_STATES:
         if time.monotonic() > deadline:
             raise CloudError(
                 f"task {task['id']} still {task.get('status')} after"
