@@ -32,6 +32,7 @@ handlers that OpenStackClient attaches to stderr. The connections that the
 child opens are counted, whatever their address.
 """
 
+import importlib
 import io
 import json
 import logging
@@ -46,8 +47,8 @@ from typing import IO
 from typing import Any
 from typing import NoReturn
 
-from openstackclient import shell
-
+# openstackclient.shell, imported by main().
+shell: Any = None
 _connections = 0
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
@@ -107,6 +108,8 @@ def _child(
         os.dup2(out.fileno(), 1)
         os.dup2(err.fileno(), 2)
         sys.stdin = io.TextIOWrapper(io.BytesIO(stdin), encoding='utf-8')
+        # argparse names the program after sys.argv[0].
+        sys.argv = ['openstack', *argv]
         socket.socket.connect = _counting_connect
         socket.socket.connect_ex = _counting_connect_ex
         try:
@@ -164,6 +167,10 @@ def _warm_up() -> None:
 
 
 def main() -> int:
+    global shell
+    # cliff names the program after sys.argv[0] as it is imported.
+    sys.argv[0] = 'openstack'
+    shell = importlib.import_module('openstackclient.shell')
     _warm_up()
     for line in sys.stdin:
         case = json.loads(line)

@@ -53,7 +53,10 @@ CASE_TIMEOUT = 60
 _JSON = 'application/json'
 _KEYSTONE_MEDIA_TYPE = 'application/vnd.openstack.identity-v3+json'
 # What the openstack script runs.
-_MAIN = 'import sys; from openstackclient.shell import main; sys.exit(main())'
+_MAIN = (
+    'import sys; sys.argv[0] = "openstack"; '
+    'from openstackclient.shell import main; sys.exit(main())'
+)
 
 
 def glance_task(**overrides: Any) -> dict[str, Any]:
