@@ -1200,18 +1200,26 @@ def cloud_env(state: JSON) -> dict[str, str]:
     )
 
 
-def run_forwarding_signals(argv: list[str], env: dict[str, str]) -> int:
-    """Run a command, passing SIGINT/SIGTERM on to it; return its status."""
+def run_command(argv: list[str], env: dict[str, str], state: JSON) -> int:
+    """Run a command against the cloud; return its exit status.
+
+    On SIGINT or SIGTERM the cloud's servers get SIGTERM at once, since a
+    supervisor such as tox may SIGKILL this process moments later.  SIGTERM
+    is passed on to the command; SIGINT is not, as Ctrl-C in a terminal
+    already reaches it.
+    """
     try:
         child = subprocess.Popen(argv, env=env)
     except OSError as exc:
         raise CloudError(f"cannot run {argv[0]}: {exc.strerror}") from exc
 
-    def forward(signum: int, frame: types.FrameType | None) -> None:
-        child.send_signal(signum)
+    def on_signal(signum: int, frame: types.FrameType | None) -> None:
+        signal_groups(list(state["pids"].values()), signal.SIGTERM)
+        if signum == signal.SIGTERM:
+            child.terminate()
 
     saved = {
-        sig: signal.signal(sig, forward)
+        sig: signal.signal(sig, on_signal)
         for sig in (signal.SIGINT, signal.SIGTERM)
     }
     try:
@@ -1469,7 +1477,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     state = start_cloud(layout, progress, fixed_ports(args))
     try:
         progress(f"running: {shlex.join(command)}")
-        status = run_forwarding_signals(command, cloud_env(state))
+        status = run_command(command, cloud_env(state), state)
         progress(f"command exited with {status}; stopping the cloud")
     finally:
         stop_cloud(layout)
