@@ -281,10 +281,7 @@ def wait_groups_gone(pgids: list[int], timeout: float) -> list[int]:
         time.sleep(0.1)
 
 
-def stop_groups(
-    pids: dict[str, int],
-    ticks: dict[str, int | None],
-) -> None:
+def stop_groups(pids: dict[str, int], ticks: dict[str, int | None]) -> None:
     """SIGTERM each group, wait up to STOP_TIMEOUT, then SIGKILL leftovers."""
     pgids = [
         pid for name, pid in pids.items() if is_ours(pid, ticks.get(name))
@@ -324,10 +321,7 @@ def child_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run_steps(
-    steps: list[Step],
-    env: dict[str, str],
-) -> None:
+def run_steps(steps: list[Step], env: dict[str, str]) -> None:
     """Run set-up commands in parallel; fail on the first that fails."""
     procs: list[tuple[Step, subprocess.Popen[bytes]]] = []
     try:
@@ -402,10 +396,7 @@ def answers(url: str) -> bool:
 
 
 def http_json(
-    method: str,
-    url: str,
-    body: JSON | None = None,
-    token: str | None = None,
+    method: str, url: str, body: JSON | None = None, token: str | None = None
 ) -> tuple[JSON, str | None]:
     """Send a JSON request; return the decoded body and X-Subject-Token."""
     headers = {"Accept": "application/json"}
@@ -427,10 +418,7 @@ def http_json(
 
 
 def wait_until_answering(
-    name: str,
-    url: str,
-    proc: subprocess.Popen[bytes],
-    log: pathlib.Path,
+    name: str, url: str, proc: subprocess.Popen[bytes], log: pathlib.Path
 ) -> None:
     """Wait for a server to answer HTTP; fail if it dies or times out."""
     deadline = time.monotonic() + START_TIMEOUT
@@ -500,10 +488,7 @@ def write_test_image(path: pathlib.Path) -> bytes:
     return data
 
 
-def write_ini(
-    path: pathlib.Path,
-    sections: dict[str, dict[str, str]],
-) -> None:
+def write_ini(path: pathlib.Path, sections: dict[str, dict[str, str]]) -> None:
     """Write an oslo.config style INI file."""
     parser = configparser.ConfigParser(interpolation=None)
     parser.read_dict(sections)
@@ -925,13 +910,11 @@ def fresh_run_dirs(layout: Layout) -> None:
     layout.logs.mkdir(parents=True)
 
 
-def start_cloud(
-    layout: Layout, progress: Progress, fixed_ports: Ports
-) -> JSON:
+def start_cloud(layout: Layout, progress: Progress, asked: Ports) -> JSON:
     """Start Keystone, Glance and the image server; return the state."""
     with workdir_lock(layout):
         refuse_if_running(layout)
-        check_asked_ports(fixed_ports)
+        check_asked_ports(asked)
         fresh_run_dirs(layout)
         ensure_server_venv(layout, progress)
         state: JSON = {
@@ -943,7 +926,7 @@ def start_cloud(
         }
         launcher = Launcher(layout, state)
         try:
-            configure_and_launch(layout, progress, fixed_ports, launcher)
+            configure_and_launch(layout, progress, asked, launcher)
         except BaseException:
             if state["pids"]:
                 progress("start failed: stopping what was started")
@@ -1190,13 +1173,11 @@ def service_urls(state: JSON) -> dict[str, str]:
 # Running commands against the cloud
 
 
-def cloud_env(state: JSON) -> dict[str, str]:
+def cloud_env(layout: Layout) -> dict[str, str]:
     """The environment handed to commands run against the cloud."""
     return child_env(
-        OSC_IMAGE_TASK_CLOUD_STATE=str(
-            pathlib.Path(state["workdir"]) / "state.json"
-        ),
-        OS_CLIENT_CONFIG_FILE=str(state["clouds_yaml"]),
+        OSC_IMAGE_TASK_CLOUD_STATE=str(layout.state_file),
+        OS_CLIENT_CONFIG_FILE=str(layout.clouds_yaml),
     )
 
 
@@ -1255,10 +1236,7 @@ def show_and_run(
     return result.stdout or ""
 
 
-def supports_wait(
-    create: list[str],
-    env: dict[str, str],
-) -> bool:
+def supports_wait(create: list[str], env: dict[str, str]) -> bool:
     """Whether `image task create` has --wait (asks its --help)."""
     argv = [*create, "--help"]
     shown = shlex.join(["openstack", *argv[1:]])
@@ -1314,7 +1292,7 @@ def demo_task(layout: Layout, state: JSON) -> bool:
     """Create an import task with the plugin and follow it to its end."""
     env = {
         k: v
-        for k, v in cloud_env(state).items()
+        for k, v in cloud_env(layout).items()
         if not k.startswith("OS_") or k == "OS_CLIENT_CONFIG_FILE"
     }
     openstack = [
@@ -1401,7 +1379,7 @@ class ImageHandler(http.server.BaseHTTPRequestHandler):
 def cmd_start(args: argparse.Namespace) -> int:
     """Start the cloud and print how to use it."""
     layout = Layout(args.workdir)
-    state = start_cloud(layout, Progress(), fixed_ports(args))
+    state = start_cloud(layout, Progress(), asked_ports(args))
     print(usage_text(layout, state), flush=True)
     return 0
 
@@ -1474,10 +1452,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise CloudError("run needs a command: run -- CMD [ARGS...]")
     layout = Layout(args.workdir)
     progress = Progress()
-    state = start_cloud(layout, progress, fixed_ports(args))
+    state = start_cloud(layout, progress, asked_ports(args))
     try:
         progress(f"running: {shlex.join(command)}")
-        status = run_command(command, cloud_env(state), state)
+        status = run_command(command, cloud_env(layout), state)
         progress(f"command exited with {status}; stopping the cloud")
     finally:
         stop_cloud(layout)
@@ -1489,7 +1467,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     layout = Layout(args.workdir)
     progress = Progress()
     ensure_client_venv(layout, progress)
-    state = start_cloud(layout, progress, fixed_ports(args))
+    state = start_cloud(layout, progress, asked_ports(args))
     try:
         ok = demo_task(layout, state)
     finally:
@@ -1506,14 +1484,12 @@ def cmd_serve_image(args: argparse.Namespace) -> int:
     return 0
 
 
-def fixed_ports(args: argparse.Namespace) -> Ports:
+def asked_ports(args: argparse.Namespace) -> Ports:
     """The ports asked for on the command line (0 = any free one)."""
     return Ports(args.keystone_port, args.glance_port, args.image_port, 0)
 
 
-def parse_args(
-    argv: list[str] | None,
-) -> argparse.Namespace:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(
         prog="local_cloud.py",
