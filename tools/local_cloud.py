@@ -1,13 +1,34 @@
 #!/usr/bin/env python3
 """Run a throwaway Keystone and Glance on 127.0.0.1 for osc-image-task.
 
-Subcommands: start, stop, status, run -- CMD..., demo (see --help).
+Subcommands (each takes --workdir, default .local-cloud in the repo root):
 
-Everything lives under --workdir (default: .local-cloud in the repo root).
-The servers' venv is reused while tools/local-cloud-constraints.txt and the
-Python version are unchanged; databases, keys, images and logs are made
-afresh by every start.  Only the standard library is used here: the servers
-run from their own venv, as child processes in their own process groups.
+  start    set up and start the cloud; print how to use it
+  stop     stop it (SIGTERM, then SIGKILL after 10 s); fine if none runs
+  status   show each server; exit 0 only if all of them answer
+  run      start, run `-- CMD ARGS...`, stop; exit with CMD's status
+  demo     install this repo into a client venv, start, import an image
+           with `openstack image task create`, show the result, stop
+
+start, run and demo also take --keystone-port, --glance-port and
+--image-port (default: any free port).
+
+Work directory: venv/ holds Keystone, Glance and gunicorn, pinned by
+tools/local-cloud-constraints.txt and reused while that file and the
+Python version are unchanged.  run/ (configs, sqlite databases, keys,
+images) and logs/ are made afresh by every start.  clouds.yaml has the
+clouds local-admin, local-member, local-reader and local-admin-glance-down
+(local-admin with Glance's endpoint on a port where nothing listens).
+state.json tells tests and `stop` the URLs, pids, logs and the test
+image's URL, size and hashes; `run` hands its path to CMD as
+OSC_IMAGE_TASK_CLOUD_STATE, and clouds.yaml's as OS_CLIENT_CONFIG_FILE.
+
+With qemu-img on PATH, Glance has enabled_backends and [task] work_dir,
+as deployments do.  Without it, Glance gets a single file store and no
+work_dir, the one set-up in which import tasks succeed without qemu-img.
+
+Only the standard library is used here: the servers run from their own
+venv, as children in process groups of their own.
 """
 
 import argparse
@@ -1493,7 +1514,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(
         prog="local_cloud.py",
-        description="A throwaway Keystone + Glance on 127.0.0.1.",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
