@@ -517,7 +517,7 @@ class TestGoodInputIsSent(BadInputTestCase):
             self.assertEqual(0, result['exit_code'], case.name)
             self.assertNotIn(fakes.TASK_ID, result['stderr'], case.name)
             self.assertIn(fakes.TASK_ID, result['stdout'], case.name)
-            self.assertEqual(2, result['connections'], case.name)
+            self.assertNotEqual(0, result['connections'], case.name)
             routes = [request.route for request in result['requests']]
             self.assertEqual(
                 [
