@@ -468,6 +468,18 @@ class TestKnownBugs(BadInputTestCase):
             self.problems(case, result),
         )
 
+    def test_unterminated_string_message(self):
+        case = inline('unterminated string', '{"a": "b}', NOT_JSON)
+        result = self.run_case(case)
+        self.assertEqual([], self.problems(case, result))
+        self.expectFailure(
+            'BUG: task_input.parse_task_input puts " at line" after '
+            'json\'s "Unterminated string starting at": "at at line 1"',
+            self.assertNotIn,
+            'at at',
+            result['stderr'],
+        )
+
     def test_escaped_lone_surrogate(self):
         task_input = fakes.import_input()
         task_input['image_properties']['name'] = '\ud800'

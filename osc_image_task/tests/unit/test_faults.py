@@ -18,9 +18,9 @@ what a user sees: a non-zero exit, nothing on stdout, no traceback, and
 one line on stderr that says what went wrong.
 
 Some lines on stderr are not the command's: keystoneauth logs warnings
-(a Keystone it cannot discover, each retry of a 503) and ``--wait`` shows
-progress. They are not ignored: each test states how many of each it
-expects (:data:`OTHER_LINES`).
+(a Keystone or a Glance it cannot discover, each retry of a 503) and
+``--wait`` shows progress. They are not ignored: each test states how many
+of each it expects (:data:`OTHER_LINES`).
 """
 
 import json
