@@ -488,7 +488,8 @@ class TestKnownBugs(BadInputTestCase):
         result = self.run_case(case)
         self.expectFailure(
             'BUG: task_input.parse_task_input rejects a lone surrogate but '
-            'accepts it as the JSON escape \\ud800, and sends it to Glance',
+            'accepts it as the JSON escape \\ud800: the task is created, '
+            'then printing it fails ("\'utf-8\' codec can\'t encode")',
             self.assertEqual,
             [],
             self.problems(case, result),
