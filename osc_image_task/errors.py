@@ -15,6 +15,7 @@
 import html
 import json
 import re
+import urllib.parse
 
 from keystoneauth1 import exceptions as ksa_exceptions
 from openstack import exceptions as sdk_exceptions
@@ -29,7 +30,7 @@ _SCHEMA_DUMP = re.compile(r'\s*Failed validating\b.*', re.DOTALL)
 _TAG = re.compile(r'<[^>]*>')
 _TITLE = re.compile(r'<(title|h1)>.*?</\1>', re.IGNORECASE | re.DOTALL)
 _SPACE = re.compile(r'\s+')
-_UNREACHABLE_URL = re.compile(r'connection to (\S+?):? ')
+_UNREACHABLE_URL = re.compile(r'(?:connection to|Request to) (\S+?):? ')
 
 #: The errors that :func:`describe_error` turns into a message.
 HANDLED = (
@@ -83,14 +84,14 @@ def _json_message(body: str) -> str:
 def describe_error(exc: Exception, endpoint: str | None = None) -> str:
     """Return one line that tells the user what went wrong and why.
 
-    ``endpoint`` is the image endpoint configured for the cloud, if any,
-    for errors that do not name the URL they failed on.
+    ``endpoint`` is the cloud's image endpoint, if known, for the errors
+    that do not name the URL they failed on.
     """
     if (
         isinstance(exc, sdk_exceptions.HttpException)
         and exc.status_code is None
     ):
-        # Raised by openstacksdk itself, not from an answer of Glance.
+        # Raised by openstacksdk itself, not from an answer of a server.
         return one_line(str(exc)) or type(exc).__name__
     if isinstance(exc, sdk_exceptions.HttpException):
         return _describe_http(
@@ -100,20 +101,37 @@ def describe_error(exc: Exception, endpoint: str | None = None) -> str:
         return _describe_http(
             exc.http_status, exc.response, server_text(exc.response)
         )
-    if isinstance(exc, ksa_exceptions.ConnectTimeout):
-        return one_line(_('%s; is the service running and reachable?') % exc)
-    if isinstance(exc, ksa_exceptions.ConnectFailure):
+    if isinstance(exc, ksa_exceptions.ConnectionError):
         return _describe_unreachable(exc)
-    if isinstance(exc, sdk_exceptions.ServiceDiscoveryException):
+    if isinstance(
+        exc,
+        (
+            sdk_exceptions.ServiceDiscoveryException,
+            sdk_exceptions.NotSupported,
+        ),
+    ):
+        # openstacksdk could not ask the endpoint for its API versions.
         return _(
-            'Cannot reach the image service at %(url)s (%(error)s). Is '
+            'Cannot connect to the image service at %(url)s: %(error)s. Is '
             'Glance running and is its endpoint right?'
-        ) % {'url': endpoint or _('its endpoint'), 'error': one_line(str(exc))}
+        ) % {
+            'url': endpoint or _('its endpoint'),
+            'error': one_line(str(exc)).rstrip('.'),
+        }
     if isinstance(exc, requests.exceptions.JSONDecodeError):
         return _('Glance answered with a body that is not valid JSON: %s') % (
             exc
         )
     return one_line(str(exc)) or type(exc).__name__
+
+
+def _service(response: requests.Response | None) -> str:
+    """Which server answered: Keystone for identity paths, else Glance."""
+    request = response.request if response is not None else None
+    path = urllib.parse.urlsplit((request and request.url) or '').path
+    if '/auth/' in path or path.rstrip('/').endswith('/v3'):
+        return 'Keystone'
+    return 'Glance'
 
 
 def _describe_http(
@@ -122,36 +140,44 @@ def _describe_http(
     text: str,
 ) -> str:
     reason = response.reason if response is not None else ''
-    code = ('HTTP %s %s' % (status, reason or '')).strip()
-    url = _request_line(response)
-    # The sentence that follows is ours, so Glance's full stop goes.
-    detail = text.rstrip('.') or _('no details given')
-    if status == 400:
-        return _('Glance rejected the task (%(code)s): %(detail)s') % {
-            'code': code,
-            'detail': detail,
-        }
-    if status == 401:
-        return _(
-            'Authentication failed (%(code)s): %(detail)s; check the '
-            'credentials of the cloud in use'
-        ) % {'code': code, 'detail': detail}
-    if status == 403:
-        return _(
-            'Not allowed (%(code)s): %(detail)s. The tasks API is admin-only '
-            "by default (Glance policy 'tasks_api_access'): use an admin "
-            'account or ask the cloud operator to grant access'
-        ) % {'code': code, 'detail': detail}
-    if status is not None and status >= 500:
-        return _(
-            'Glance failed (%(code)s) on %(url)s: %(detail)s; try again '
-            'later or ask the cloud operator to check the Glance logs'
-        ) % {'code': code, 'url': url, 'detail': detail}
-    return _('Glance answered %(code)s to %(url)s: %(detail)s') % {
-        'code': code,
-        'url': url,
-        'detail': detail,
+    values = {
+        'code': ('HTTP %s %s' % (status, reason or '')).strip(),
+        'url': _request_line(response),
+        # The sentence that follows is ours, so the server's full stop goes.
+        'detail': text.rstrip('.') or _('no details given'),
+        'service': _service(response),
     }
+    if status == 401:
+        return (
+            _(
+                'Authentication failed (%(code)s): %(detail)s; check the '
+                'credentials of the cloud in use'
+            )
+            % values
+        )
+    glance = values['service'] == 'Glance'
+    if glance and status == 400:
+        return _('Glance rejected the task (%(code)s): %(detail)s') % values
+    if glance and status == 403:
+        return (
+            _(
+                'Not allowed (%(code)s): %(detail)s. The tasks API is '
+                "admin-only by default (Glance policy 'tasks_api_access'): "
+                'use an admin account or ask the cloud operator to grant '
+                'access'
+            )
+            % values
+        )
+    if status is not None and status >= 500:
+        return (
+            _(
+                '%(service)s failed (%(code)s) on %(url)s: %(detail)s; try '
+                'again later or ask the cloud operator to check the '
+                '%(service)s logs'
+            )
+            % values
+        )
+    return _('%(service)s answered %(code)s to %(url)s: %(detail)s') % values
 
 
 def _request_line(response: requests.Response | None) -> str:
@@ -162,13 +188,32 @@ def _request_line(response: requests.Response | None) -> str:
 
 
 def _describe_unreachable(exc: Exception) -> str:
-    match = _UNREACHABLE_URL.search(str(exc))
+    text = str(exc)
+    match = _UNREACHABLE_URL.search(text)
     url = match.group(1) if match else _('the service')
-    if 'refused' in str(exc).lower():
-        reason = _('connection refused')
+    if isinstance(exc, ksa_exceptions.ConnectTimeout):
+        message = (
+            _('Request to %s timed out; is the service running and reachable?')
+            % url
+        )
+    elif 'aborted' in text.lower() or 'RemoteDisconnected' in text:
+        message = (
+            _('The connection to %s was closed before an answer came') % url
+        )
     else:
-        reason = _('no connection could be made')
-    return _(
-        'Cannot connect to %(url)s: %(reason)s. Is the service running '
-        'and is the endpoint in the service catalog right?'
-    ) % {'url': url, 'reason': reason}
+        reason = (
+            _('connection refused')
+            if 'refused' in text.lower()
+            else _('no connection could be made')
+        )
+        return _(
+            'Cannot connect to %(url)s: %(reason)s. Is the service running '
+            'and is the endpoint in the service catalog right?'
+        ) % {'url': url, 'reason': reason}
+    if urllib.parse.urlsplit(url).path.rstrip('/').endswith('/tasks'):
+        # The request may have reached Glance before the answer was lost.
+        message += _(
+            '; the task may or may not have been created: check with '
+            'openstack image task list'
+        )
+    return message

@@ -24,9 +24,11 @@ from collections.abc import Callable
 import io
 import json
 import math
+import re
 import tokenize
 from typing import Any
 from typing import BinaryIO
+import warnings
 
 from osc_image_task.i18n import _
 
@@ -38,6 +40,8 @@ MAX_INPUT_BYTES = 1024 * 1024
 IMPORT_KEYS = ('import_from', 'import_from_format', 'image_properties')
 
 _BOM = '\ufeff'
+# An unsigned JSON number; the sign is a separate token in Python.
+_JSON_NUMBER = re.compile(r'(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?')
 # JSON words that people mix into the single-quoted style.
 _JSON_NAMES: dict[str, Any] = {'true': True, 'false': False, 'null': None}
 
@@ -144,7 +148,9 @@ def parse_task_input(text: str) -> dict[str, Any]:
                     'column %(col)d. %(hint)s'
                 )
                 % {
-                    'msg': json_error.msg,
+                    # json says "Unterminated string starting at"; the
+                    # position follows here.
+                    'msg': json_error.msg.removesuffix(' at'),
                     'line': json_error.lineno,
                     'col': json_error.colno,
                     'hint': _hint(),
@@ -156,6 +162,13 @@ def parse_task_input(text: str) -> dict[str, Any]:
         # Duplicate keys, NaN, and numbers too long for int().
         raise _not_usable(exc) from None
 
+    try:
+        json.dumps(value, ensure_ascii=False).encode('utf-8')
+    except UnicodeEncodeError:
+        # "\ud800" is valid JSON but not text that can be sent as UTF-8.
+        raise TaskInputError(
+            _('--input contains an unpaired surrogate (\\ud800-\\udfff)')
+        ) from None
     if not isinstance(value, dict):
         raise TaskInputError(
             _('--input must be a JSON object ({...}), not %s')
@@ -181,7 +194,7 @@ def _reason(exc: Exception) -> str:
 def _parse_json(text: str) -> Any:
     return json.loads(
         text,
-        object_pairs_hook=_unique_keys(lambda key: key),
+        object_pairs_hook=_unique_keys(json.dumps),
         parse_constant=_reject_constant,
         parse_float=_finite_float,
     )
@@ -236,7 +249,11 @@ def _describe(value: Any) -> str:
 def _parse_literal(text: str) -> Any:
     source = _without_indent(text.rstrip())
     try:
-        tree = ast.parse(source, mode='eval')
+        with warnings.catch_warnings():
+            # An invalid escape such as '\\q' is only a warning in Python;
+            # make it an error instead of guessing what was meant.
+            warnings.simplefilter('error')
+            tree = ast.parse(source, mode='eval')
     except SyntaxError as exc:
         if 'too many nested' in (exc.msg or ''):
             raise _too_deep() from None
@@ -257,10 +274,10 @@ def _parse_literal(text: str) -> Any:
         ) from None
     except (MemoryError, RecursionError):
         raise _too_deep() from None
-    except ValueError as exc:
+    except (ValueError, Warning) as exc:
         raise _not_usable(exc) from None
     try:
-        _reject_adjacent_strings(source)
+        _check_tokens(source)
         return _literal_value(tree.body)
     except ValueError as exc:
         raise _not_usable(exc) from None
@@ -285,20 +302,35 @@ def _without_indent(text: str) -> str:
     )
 
 
-def _reject_adjacent_strings(source: str) -> None:
-    """Reject ``'a' 'b'``: Python joins them, but it is a missing comma."""
+def _check_tokens(source: str) -> None:
+    """Reject what Python accepts but JSON users did not mean.
+
+    ``'a' 'b'`` is joined by Python but is a missing comma; ``0x10``,
+    ``1_000`` or ``1.`` are Python numbers that would reach Glance changed.
+    """
     skip = {tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT}
     previous = None
     for token in tokenize.generate_tokens(io.StringIO(source).readline):
         if token.type in skip:
             continue
+        where = {'line': token.start[0], 'col': token.start[1] + 1}
         if token.type == tokenize.STRING and previous == tokenize.STRING:
             raise ValueError(
                 _(
                     'two strings in a row at line %(line)d, column %(col)d '
                     '(a missing comma?)'
                 )
-                % {'line': token.start[0], 'col': token.start[1] + 1}
+                % where
+            )
+        if token.type == tokenize.NUMBER and not _JSON_NUMBER.fullmatch(
+            token.string
+        ):
+            raise ValueError(
+                _(
+                    '%(number)s at line %(line)d, column %(col)d is not a '
+                    'JSON number'
+                )
+                % dict(where, number=token.string)
             )
         previous = token.type
 

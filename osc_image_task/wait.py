@@ -63,7 +63,8 @@ class Progress:
         self._stream = stream
         self._task_id = task_id
         self._tty = stream.isatty()
-        self._last_status: str | None = None
+        # No status yet: the first update always writes a line.
+        self._last_status: object = object()
         self._last_line_at = 0.0
         self._width = 0
 
@@ -137,7 +138,7 @@ def wait_for_task(
 
 def _fetch(get_task: Callable[[str], Any], task_id: str) -> Any:
     try:
-        return get_task(task_id)
+        task = get_task(task_id)
     except sdk_exceptions.NotFoundException:
         raise WaitError(
             _(
@@ -154,3 +155,13 @@ def _fetch(get_task: Callable[[str], Any], task_id: str) -> Any:
             )
             % {'error': errors.describe_error(exc), 'id': task_id}
         ) from None
+    if not isinstance(task.status, str) or not task.status:
+        # openstacksdk leaves the status empty when the body is not JSON.
+        raise WaitError(
+            _(
+                'Glance answered GET /v2/tasks/%(id)s with something that is '
+                'not a task; follow it with: openstack image task show %(id)s'
+            )
+            % {'id': task_id}
+        )
+    return task

@@ -217,7 +217,7 @@ class CreateTask(command.ShowOne):
             ) from exc
         except TypeError as exc:
             # openstacksdk fails this way on a body that is not an object.
-            raise _not_a_task(str(exc)) from exc
+            raise _not_a_task(_('not a JSON object')) from exc
         if not getattr(task, 'id', None):
             # openstacksdk ignores a body that is not JSON at all.
             raise _not_a_task(_('no task id'))
@@ -308,10 +308,17 @@ class CreateTask(command.ShowOne):
         return task
 
     def _image_endpoint(self) -> str | None:
-        """The image endpoint that the cloud's configuration names."""
-        cloud: Any = getattr(self.app, 'cloud', None)
-        get_endpoint = getattr(cloud, 'get_endpoint', None)
-        return None if get_endpoint is None else get_endpoint('image')
+        """The image endpoint of the cloud (override or catalog), if any."""
+        client_manager: Any = self.app.client_manager
+        try:
+            endpoint = client_manager.get_endpoint_for_service_type(
+                'image',
+                region_name=client_manager.region_name,
+                interface=client_manager.interface,
+            )
+        except Exception:  # the endpoint only serves to word an error
+            return None
+        return endpoint if isinstance(endpoint, str) else None
 
     def _stdin(self) -> BinaryIO:
         stdin = getattr(self.app, 'stdin', None) or sys.stdin
