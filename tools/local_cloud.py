@@ -127,6 +127,9 @@ READER = Account(
     "local-reader", "reader", "reader-secret", "demo", ("reader",)
 )
 GLANCE_DOWN_CLOUD = "local-admin-glance-down"
+# A second region whose image endpoint is a port where nothing listens: the
+# catalog leads clients to a Glance that is down, as when Glance stops.
+GLANCE_DOWN_REGION = "RegionGlanceDown"
 
 
 class CloudError(Exception):
@@ -818,21 +821,27 @@ class Keystone:
             )
             self.call("PUT", path)
 
-    def add_image_service(self, glance_url: str) -> None:
-        """Register the image service with its three endpoints."""
+    def add_image_service(self, glance_url: str, down_url: str) -> None:
+        """Register the image service: Glance, and a dead one elsewhere."""
         body = {"service": {"type": "image", "name": "glance"}}
         service_id = self.call("POST", "/services", body)["service"]["id"]
-        for interface in ("public", "internal", "admin"):
-            endpoint = {
-                "service_id": service_id,
-                "interface": interface,
-                "url": glance_url,
-                "region_id": REGION,
-            }
-            self.call("POST", "/endpoints", {"endpoint": endpoint})
+        region = {"region": {"id": GLANCE_DOWN_REGION}}
+        self.call("POST", "/regions", region)
+        for region_id, url in (
+            (REGION, glance_url),
+            (GLANCE_DOWN_REGION, down_url),
+        ):
+            for interface in ("public", "internal", "admin"):
+                endpoint = {
+                    "service_id": service_id,
+                    "interface": interface,
+                    "url": url,
+                    "region_id": region_id,
+                }
+                self.call("POST", "/endpoints", {"endpoint": endpoint})
 
 
-def populate_keystone(keystone: Keystone, glance_url: str) -> dict[str, str]:
+def populate_keystone(keystone: Keystone, urls: "Urls") -> dict[str, str]:
     """Projects, users, roles and the image endpoints; return project ids."""
     keystone.login(ADMIN.user, ADMIN.password)
     projects = {
@@ -842,7 +851,7 @@ def populate_keystone(keystone: Keystone, glance_url: str) -> dict[str, str]:
     roles = keystone.role_ids()
     for account in (GLANCE, MEMBER, READER):
         keystone.add_user(account, projects[account.project], roles)
-    keystone.add_image_service(glance_url)
+    keystone.add_image_service(urls.glance, urls.down)
     return projects
 
 
@@ -1022,7 +1031,7 @@ def configure_and_launch(
     launcher.wait("keystone", urls.keystone)
     progress("keystone: projects, users, roles, image endpoints (REST)")
     keystone = Keystone(urls.keystone, layout.log("keystone"))
-    projects = populate_keystone(keystone, urls.glance)
+    projects = populate_keystone(keystone, urls)
     progress("glance: waiting for it to answer")
     launcher.wait("glance", urls.glance)
     launcher.wait("image_server", urls.image)
@@ -1148,7 +1157,7 @@ def write_clouds_yaml(layout: Layout, urls: Urls) -> None:
         }
     clouds[GLANCE_DOWN_CLOUD] = {
         **clouds[ADMIN.cloud],
-        "image_endpoint_override": urls.down,
+        "region_name": GLANCE_DOWN_REGION,
     }
     header = [
         "# Written by tools/local_cloud.py start for a throwaway cloud on",

@@ -30,6 +30,8 @@ import sys
 import tempfile
 import time
 
+import openstack
+from openstack import config as sdk_config
 import testtools
 
 REPO = pathlib.Path(__file__).resolve().parents[3]
@@ -38,6 +40,7 @@ OPENSTACK = str(pathlib.Path(sys.executable).with_name('openstack'))
 FINAL_STATUSES = ('success', 'failure')
 
 _state = None
+_connections = {}
 
 
 def cloud_state():
@@ -81,11 +84,28 @@ def cli_env():
     return env
 
 
+def connection(cloud_name):
+    """An openstacksdk connection, for set-up, checks and clean-up only.
+
+    The command under test always runs through the real CLI; waiting and
+    cleaning up in-process keeps the suite fast.
+    """
+    if cloud_name not in _connections:
+        cloud_config = sdk_config.OpenStackConfig(
+            config_files=[cloud_state()['clouds_yaml']]
+        ).get_one(cloud=cloud_name)
+        _connections[cloud_name] = openstack.connection.Connection(
+            config=cloud_config
+        )
+    return _connections[cloud_name]
+
+
 class FunctionalTestBase(testtools.TestCase):
     def setUp(self):
         super().setUp()
         self.state = cloud_state()
         self.clouds = self.state['clouds']
+        self.image_api = connection(self.clouds['admin']).image
 
     def openstack(self, *args, cloud='admin', stdin=None, check=True):
         """Run the real ``openstack`` CLI; return the CompletedProcess."""
@@ -134,24 +154,24 @@ class FunctionalTestBase(testtools.TestCase):
         return task
 
     def wait_for_task(self, task_id, timeout=120):
+        """Poll the task in-process until it ends; return it as a dict."""
         deadline = time.monotonic() + timeout
         while True:
-            task = self.openstack_json('image', 'task', 'show', task_id)
-            if task['status'] in FINAL_STATUSES:
-                return task
+            task = self.image_api.get_task(task_id)
+            if task.status in FINAL_STATUSES:
+                return task.to_dict(computed=False)
             if time.monotonic() > deadline:
-                self.fail('task %s still %s' % (task_id, task['status']))
-            time.sleep(0.5)
+                self.fail('task %s still %s' % (task_id, task.status))
+            time.sleep(0.2)
 
     def delete_image_of(self, task_id):
         task = self.wait_for_task(task_id)
         image_id = (task.get('result') or {}).get('image_id')
         if image_id:
-            self.openstack('image', 'delete', image_id, check=False)
+            self.image_api.delete_image(image_id, ignore_missing=True)
 
     def task_ids(self):
-        tasks = self.openstack_json('image', 'task', 'list')
-        return {task['ID'] for task in tasks}
+        return {task.id for task in self.image_api.tasks()}
 
     def assert_one_clean_line(self, result):
         """A failed command: non-zero exit, a short message, no traceback."""
