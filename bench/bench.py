@@ -68,6 +68,9 @@ USER_AGENT = "osc-image-task-bench"
 CHILD_TIMEOUT = 300.0
 TASK_TIMEOUT = 120.0
 POLL_PERIOD = 0.02
+FINAL_STATUSES = ("success", "failure")
+# How the command's own polls show in the access log (see Request.key).
+COMMAND_POLL = "client→glance GET /v2/tasks/{id}"
 
 # Targets (see the issue): ratios of medians and absolute limits.
 HELP_RATIO_TARGET = 1.05
@@ -131,6 +134,7 @@ class ChildRun:
     started: float
     ended: float
     maxrss_kib: int
+    cpu: float
     stdout: str
     stderr: str
 
@@ -177,6 +181,7 @@ def run_child(argv: Sequence[str], env: dict[str, str], what: str) -> ChildRun:
             started=started,
             ended=ended,
             maxrss_kib=usage.ru_maxrss,
+            cpu=usage.ru_utime + usage.ru_stime,
             stdout=out.read().decode(errors="replace"),
             stderr=err.read().decode(errors="replace"),
         )
@@ -411,6 +416,7 @@ class AccessLogs:
     def check_logging(self, api: Api) -> None:
         """Check that every request shows as one line that we can parse."""
         count = 5
+        self.settle()
         marks = self.sizes()
         for _ in range(count):
             http_request("GET", api.keystone_url)
@@ -598,6 +604,7 @@ class Bench:
     @contextlib.contextmanager
     def logged(self, name: str) -> Iterator[None]:
         """Record the requests sent while the block runs, as one run."""
+        self.logs.settle()
         marks = self.logs.sizes()
         yield
         self.logs.settle()
@@ -628,45 +635,27 @@ class Bench:
 
     def measure_help(self) -> None:
         commands = {
-            "create": self.osc("image", "task", "create", "--help"),
-            "show": self.osc("image", "task", "show", "--help"),
+            "create --help": self.osc("image", "task", "create", "--help"),
+            "show --help": self.osc("image", "task", "show", "--help"),
         }
-        walls: dict[str, list[float]] = {name: [] for name in commands}
-        rss: dict[str, list[float]] = {name: [] for name in commands}
+        runs: dict[str, list[ChildRun]] = {name: [] for name in commands}
         for name, argv in commands.items():
-            run_child(argv, self.osc_env, f"warm-up {name} --help")
+            run_child(argv, self.osc_env, f"warm-up {name}")
 
         def measure(name: str) -> None:
-            run = run_child(commands[name], self.osc_env, f"{name} --help")
-            walls[name].append(run.wall)
-            rss[name].append(run.maxrss_kib / 1024)
+            runs[name].append(run_child(commands[name], self.osc_env, name))
 
         marks = self.logs.sizes()
         run_rounds(list(commands), self.settings.help_rounds, measure, "help")
         self.logs.settle()
         sent = [r for r in self.logs.since(marks) if r.source == "client"]
         self.details["help_requests"] = len(sent)
-        self.add("1", "`image task create --help`: wall", "s", walls["create"])
-        self.add("1", "`image task show --help`: wall", "s", walls["show"])
-        self.add(
+        self.compare(
             "1",
-            "ratio create/show `--help` wall",
-            "ratio",
-            paired_ratios(walls["create"], walls["show"]),
-            f"≤ {HELP_RATIO_TARGET}",
-            lambda value: value <= HELP_RATIO_TARGET,
-        )
-        self.add(
-            "1", "`image task create --help`: peak RSS", "MiB", rss["create"]
-        )
-        self.add("1", "`image task show --help`: peak RSS", "MiB", rss["show"])
-        self.add(
-            "1",
-            "ratio create/show `--help` peak RSS",
-            "ratio",
-            paired_ratios(rss["create"], rss["show"]),
-            f"≤ {HELP_RATIO_TARGET}",
-            lambda value: value <= HELP_RATIO_TARGET,
+            runs,
+            ("`image task create --help`", "`image task show --help`"),
+            HELP_RATIO_TARGET,
+            targeted=("wall", "peak RSS"),
         )
         self.add(
             "1",
@@ -677,13 +666,44 @@ class Bench:
             lambda value: value == 0,
         )
 
+    def compare(
+        self,
+        number: str,
+        runs: dict[str, list[ChildRun]],
+        labels: tuple[str, str],
+        target: float,
+        targeted: tuple[str, ...],
+    ) -> None:
+        """Rows for two commands run side by side: their medians, and the
+        ratios within each round, of wall time, CPU time and peak RSS."""
+        first, second = (list(runs[name]) for name in list(runs)[:2])
+        metrics: list[tuple[str, str, Callable[[ChildRun], float]]] = [
+            ("wall", "s", lambda run: run.wall),
+            ("CPU user+sys", "s", lambda run: run.cpu),
+            ("peak RSS", "MiB", lambda run: run.maxrss_kib / 1024),
+        ]
+        for metric, unit, value in metrics:
+            values = [[value(run) for run in first]]
+            values.append([value(run) for run in second])
+            for label, measured in zip(labels, values, strict=True):
+                self.add(number, f"{label}: {metric}", unit, measured)
+            ratio = self.add(
+                number,
+                f"ratio {labels[0]} / {labels[1]}: {metric}",
+                "ratio",
+                paired_ratios(*values),
+            )
+            if metric in targeted:
+                ratio.target = f"≤ {target}"
+                ratio.passed = ratio.stats["median"] <= target
+
     # 2 and 3. End to end, and the requests sent -------------------------
 
     def measure_end_to_end(self) -> None:
         reference = self.api.create_task(self.task_body("ref"), self.api.token)
         self.finish_task(reference)
         walls: dict[str, list[float]] = collections.defaultdict(list)
-        rss: dict[str, list[float]] = collections.defaultdict(list)
+        runs: dict[str, list[ChildRun]] = collections.defaultdict(list)
 
         def osc_create() -> None:
             body = self.task_body("osc")
@@ -694,7 +714,7 @@ class Bench:
             with self.logged("osc create"):
                 run = run_child(argv, self.osc_env, "image task create")
             walls["osc create"].append(run.wall)
-            rss["osc create"].append(run.maxrss_kib / 1024)
+            runs["osc create"].append(run)
             self.finish_task(str(json.loads(run.stdout)["id"]))
 
         def osc_show() -> None:
@@ -704,7 +724,7 @@ class Bench:
             if json.loads(run.stdout)["id"] != reference:
                 raise BenchError("image task show showed another task")
             walls["osc show"].append(run.wall)
-            rss["osc show"].append(run.maxrss_kib / 1024)
+            runs["osc show"].append(run)
 
         def glance_create() -> None:
             body = self.task_body("glance")
@@ -715,6 +735,7 @@ class Bench:
             with self.logged("glance task-create"):
                 run = run_child(argv, self.glance_env, "glance task-create")
             walls["glance task-create"].append(run.wall)
+            runs["glance task-create"].append(run)
             match = GLANCE_ID_ROW.search(run.stdout)
             if match is None:
                 raise BenchError(f"no task id in: {run.stdout[:500]}")
@@ -745,7 +766,7 @@ class Bench:
         for variant in variants.values():
             variant()
         walls.clear()
-        rss.clear()
+        runs.clear()
         for name in variants:
             self.requests.pop(name, None)
         run_rounds(
@@ -755,32 +776,34 @@ class Bench:
             "end to end",
         )
         labels = {
-            "osc create": "`openstack image task create --type import`",
-            "osc show": "`openstack image task show <id>`",
+            "osc create": "`image task create --type import`",
+            "osc show": "`image task show <id>`",
             "glance task-create": "`glance task-create --type import`",
             "raw POST": "raw `POST /v2/tasks` (token reused)",
             "raw token+POST": "raw `POST /v3/auth/tokens` + `POST /v2/tasks`",
         }
-        for name, label in labels.items():
-            self.add("2", f"{label}: wall", "s", walls[name])
-        self.add(
+        self.compare(
             "2",
-            "ratio `image task create` / `image task show` wall",
-            "ratio",
-            paired_ratios(walls["osc create"], walls["osc show"]),
-            f"≤ {E2E_RATIO_TARGET}",
-            lambda value: value <= E2E_RATIO_TARGET,
+            {name: runs[name] for name in ("osc create", "osc show")},
+            (labels["osc create"], labels["osc show"]),
+            E2E_RATIO_TARGET,
+            targeted=("wall",),
         )
+        for name in ("glance task-create", "raw POST", "raw token+POST"):
+            self.add("2", f"{labels[name]}: wall", "s", walls[name])
         self.add(
             "2",
-            "ratio `image task create` / `glance task-create` wall",
+            f"ratio {labels['osc create']} / {labels['glance task-create']}:"
+            " wall",
             "ratio",
             paired_ratios(walls["osc create"], walls["glance task-create"]),
         )
         self.add(
-            "2", "`image task create`: peak RSS", "MiB", rss["osc create"]
+            "2",
+            f"{labels['glance task-create']}: CPU user+sys",
+            "s",
+            [run.cpu for run in runs["glance task-create"]],
         )
-        self.add("2", "`image task show`: peak RSS", "MiB", rss["osc show"])
         self.add_request_rows()
 
     def client_counts(self, name: str) -> list[float]:
@@ -817,49 +840,79 @@ class Bench:
     # 4. --wait ----------------------------------------------------------
 
     def measure_wait(self) -> None:
-        delays: list[float] = []
-        durations: list[float] = []
-        gets: list[float] = []
-        progress_lines: list[float] = []
+        results: dict[str, list[float]] = collections.defaultdict(list)
         for number in range(self.settings.wait_rounds + 1):
             if number:
                 progress(f"--wait: run {number}/{self.settings.wait_rounds}")
             result = self.wait_once()
+            result["show_after_last_request"] = self.show_once()
             if number == 0:
                 continue  # warm-up
-            delays.append(result["delay"])
-            durations.append(result["task_seconds"])
-            gets.append(result["gets"])
-            progress_lines.append(result["progress_lines"])
+            for key, value in result.items():
+                results[key].append(value)
         self.add(
             "4",
             "`--wait`: exit after the task's `success` (side poller)",
             "s",
-            delays,
+            results["delay"],
             f"median < {WAIT_DELAY_TARGET}",
             lambda value: value < WAIT_DELAY_TARGET,
         )
         self.add(
             "4",
+            "… of which: `success` → the command's last poll logged",
+            "s",
+            results["last_poll_lag"],
+        )
+        self.add(
+            "4",
+            "… of which: the command's last poll logged → exit",
+            "s",
+            results["after_last_poll"],
+        )
+        self.add(
+            "4",
+            "… for comparison, `image task show`: its request logged → exit",
+            "s",
+            results["show_after_last_request"],
+        )
+        self.add(
+            "4",
             "`--wait`: task first seen → `success` (side poller)",
             "s",
-            durations,
+            results["task_seconds"],
         )
         self.add(
             "4",
             "`--wait`: `GET /v2/tasks/{id}` sent while waiting",
             "count",
-            gets,
+            results["gets"],
         )
         self.add(
-            "4", "`--wait`: progress lines on stderr", "count", progress_lines
+            "4",
+            "`--wait`: progress lines on stderr",
+            "count",
+            results["progress_lines"],
         )
+
+    def show_once(self) -> float:
+        """`image task show`: the time from its request to its exit."""
+        task_id = self.api.newest_tasks()[0]["id"]
+        watcher = Poller(self.api, self.logs.logs["glance"], follow=False)
+        argv = self.osc("image", "task", "show", task_id, "-f", "json")
+        watcher.start()
+        try:
+            run = run_child(argv, self.osc_env, "image task show")
+        finally:
+            watcher.stop()
+        if len(watcher.command_polls) != 1:
+            raise BenchError("image task show: its request was not logged")
+        return run.ended - watcher.command_polls[-1]
 
     def wait_once(self) -> dict[str, float]:
         """One `create --wait`, with a side poller watching the task."""
         body = self.task_body("wait")
-        known = {task["id"] for task in self.api.newest_tasks()}
-        poller = Poller(self.api, known)
+        poller = Poller(self.api, self.logs.logs["glance"])
         argv = self.osc(
             *("image", "task", "create", "--type", "import"),
             *("--input", json.dumps(body["input"]), "--wait", "-f", "json"),
@@ -875,23 +928,26 @@ class Bench:
             raise BenchError(f"--wait ended with {task['status']}")
         if poller.error is not None:
             raise BenchError(f"side poller: {poller.error}")
-        if poller.task_id != task["id"] or poller.success_at is None:
+        if (
+            poller.task_id != task["id"]
+            or poller.success_at is None
+            or poller.seen_at is None
+            or not poller.command_polls
+        ):
             raise BenchError(
                 f"side poller saw task {poller.task_id} end at "
-                f"{poller.success_at}, the command made {task['id']}"
+                f"{poller.success_at} after {len(poller.command_polls)} "
+                f"polls of the command; the command made {task['id']}"
             )
         self.api.delete_image(str(task["result"]["image_id"]))
         requests = self.requests["osc create --wait"][-1]
+        last_poll = poller.command_polls[-1]
         return {
             "delay": run.ended - poller.success_at,
-            "task_seconds": poller.success_at - (poller.seen_at or 0.0),
-            "gets": sum(
-                1
-                for r in requests
-                if r.source == "client"
-                and r.method == "GET"
-                and r.path == "/v2/tasks/{id}"
-            ),
+            "last_poll_lag": last_poll - poller.success_at,
+            "after_last_poll": run.ended - last_poll,
+            "task_seconds": poller.success_at - poller.seen_at,
+            "gets": sum(1 for r in requests if r.key == COMMAND_POLL),
             "progress_lines": sum(
                 1
                 for line in run.stderr.splitlines()
@@ -971,15 +1027,31 @@ class Bench:
 
 
 class Poller:
-    """Polls Glance beside a command: finds its task, notes its success."""
+    """Watches a command's task beside it, by polling Glance directly.
 
-    def __init__(self, api: Api, known: set[str]) -> None:
+    It finds the task among the newest ones, notes when its ``success``
+    is first seen, and notes when each of the command's own polls shows in
+    Glance's access log (within one polling period of the answer).
+    """
+
+    def __init__(
+        self, api: Api, glance_log: pathlib.Path, follow: bool = True
+    ) -> None:
         self.api = api
-        self.known = known
+        self.glance_log = glance_log
+        # Without `follow`, it only watches the log (for image task show).
+        self.follow = follow
+        self.known = (
+            {str(task["id"]) for task in api.newest_tasks()}
+            if follow
+            else set()
+        )
         self.task_id: str | None = None
         self.seen_at: float | None = None
         self.success_at: float | None = None
+        self.command_polls: list[float] = []
         self.error: str | None = None
+        self._offset = glance_log.stat().st_size
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -987,24 +1059,26 @@ class Poller:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop, after the task's end was seen (or a timeout)."""
+        """Stop, once the task's end was seen (or after a timeout)."""
         deadline = time.monotonic() + TASK_TIMEOUT
-        while self._thread.is_alive() and time.monotonic() < deadline:
+        while self.follow and time.monotonic() < deadline:
             if self.success_at is not None or self.error is not None:
                 break
             time.sleep(POLL_PERIOD)
         self._stop.set()
         self._thread.join()
+        self._read_log()
 
     def _run(self) -> None:
+        status: str | None = None
         try:
             while not self._stop.is_set():
                 started = time.perf_counter()
-                status = self._poll()
-                if status in ("success", "failure"):
+                if self.follow and status not in FINAL_STATUSES:
+                    status = self._poll()
                     if status == "failure":
                         self.error = f"task {self.task_id} failed"
-                    return
+                self._read_log()
                 pause = POLL_PERIOD - (time.perf_counter() - started)
                 self._stop.wait(max(0.0, pause))
         except (BenchError, OSError, http.client.HTTPException) as exc:
@@ -1028,6 +1102,19 @@ class Poller:
         if status == "success":
             self.success_at = time.perf_counter()
         return status
+
+    def _read_log(self) -> None:
+        """Note the time of each of the command's polls that got logged."""
+        with self.glance_log.open("rb") as handle:
+            handle.seek(self._offset)
+            data = handle.read()
+        complete = data[: data.rfind(b"\n") + 1]
+        self._offset += len(complete)
+        now = time.perf_counter()
+        for line in complete.decode(errors="replace").splitlines():
+            request = parse_access_line("glance", line)
+            if request is not None and request.key == COMMAND_POLL:
+                self.command_polls.append(now)
 
 
 # --------------------------------------------------------------------------
@@ -1192,10 +1279,10 @@ def parse_args(argv: Sequence[str]) -> Settings:
     parser.add_argument(
         "--no-write", action="store_true", help="only print the table"
     )
-    parser.add_argument("--help-rounds", type=int, default=15)
-    parser.add_argument("--e2e-rounds", type=int, default=12)
-    parser.add_argument("--wait-rounds", type=int, default=10)
-    parser.add_argument("--import-rounds", type=int, default=7)
+    parser.add_argument("--help-rounds", type=int, default=12)
+    parser.add_argument("--e2e-rounds", type=int, default=10)
+    parser.add_argument("--wait-rounds", type=int, default=8)
+    parser.add_argument("--import-rounds", type=int, default=5)
     args = parser.parse_args(argv)
     return Settings(
         workdir=args.workdir.resolve(),
