@@ -157,7 +157,13 @@ class TestBrokenInput(BadInputTestCase):
                 inline('unclosed object', '{', NOT_JSON, HINT),
                 inline('missing value', '{"import_from": }', NOT_JSON),
                 inline('missing colon', '{"a" 1}', NOT_JSON),
-                inline('unterminated string', '{"a": "b}', NOT_JSON),
+                # json's "Unterminated string starting at", one "at".
+                inline(
+                    'unterminated string',
+                    '{"a": "b}',
+                    NOT_JSON + 'Unterminated string starting at line 1, '
+                    'column 7. ' + HINT,
+                ),
                 inline('mismatched brackets', '{"a": [1, 2}', NOT_JSON),
                 inline('two objects', '{"a": 1} {"b": 2}', NOT_JSON),
                 inline('NaN', '{"a": NaN}', NOT_USABLE, 'NaN'),
@@ -171,7 +177,44 @@ class TestBrokenInput(BadInputTestCase):
                 inline('undefined', '{"a": undefined}', NOT_JSON),
                 inline('leading zero', '{"a": 01}', NOT_JSON),
                 inline('comment', '{"a": 1 // note\n}', NOT_JSON),
-                inline('duplicate key', '{"a": 1, "a": 2}', 'duplicate key'),
+                inline(
+                    'duplicate key',
+                    '{"a": 1, "a": 2}',
+                    NOT_USABLE + 'duplicate key "a"',
+                ),
+                # The key is shown as JSON: still one line.
+                inline(
+                    'duplicate key with a newline',
+                    '{"a\\nb": 1, "a\\nb": 2}',
+                    NOT_USABLE + 'duplicate key "a\\nb"',
+                ),
+                inline(
+                    'invalid escape',
+                    '{"a": "\\q"}',
+                    NOT_JSON + 'Invalid \\escape at line 1, column 8',
+                ),
+            ]
+        )
+
+    def test_escaped_lone_surrogate(self):
+        # Valid JSON, but the task could not be sent, or shown, as UTF-8.
+        task_input = fakes.import_input()
+        task_input['image_properties']['name'] = '\ud800'
+        # json.dumps writes the lone surrogate as the escape \ud800.
+        text = json.dumps(task_input)
+        self.assertIn('\\ud800', text)
+        self.assertRejected(
+            [
+                inline(
+                    'escaped lone surrogate',
+                    text,
+                    '--input contains an unpaired surrogate (\\ud800-\\udfff)',
+                ),
+                inline(
+                    'single-quoted lone surrogate',
+                    "{'a': '\\udc80'}",
+                    '--input contains an unpaired surrogate',
+                ),
             ]
         )
 
@@ -232,6 +275,31 @@ class TestBrokenInput(BadInputTestCase):
                     'a missing comma?',
                 ),
                 inline('set', "{'a', 'b'}", NOT_USABLE, 'is not allowed'),
+                # Python numbers that are not JSON would reach Glance
+                # changed.
+                inline(
+                    'hexadecimal number',
+                    "{'a': 0x10}",
+                    NOT_USABLE + '0x10 at line 1, column 7 is not a JSON '
+                    'number',
+                ),
+                inline(
+                    'number with an underscore',
+                    "{'a': 1_000}",
+                    NOT_USABLE + '1_000 at line 1, column 7 is not a JSON '
+                    'number',
+                ),
+                inline(
+                    'number ending in a point',
+                    "{'a': 1.}",
+                    NOT_USABLE + '1. at line 1, column 7 is not a JSON number',
+                ),
+                inline(
+                    'invalid escape',
+                    "{'a': 'C:\\qemu'}",
+                    NOT_LITERAL + ": invalid escape sequence '\\q' at line "
+                    '1, column 7',
+                ),
             ]
         )
 
@@ -449,50 +517,6 @@ class TestBadOptions(BadInputTestCase):
                     'non-empty string',
                 ),
             ]
-        )
-
-
-class TestKnownBugs(BadInputTestCase):
-    def test_key_with_a_newline_in_an_error(self):
-        case = inline(
-            'duplicate key with a newline', '{"a\\nb": 1, "a\\nb": 2}'
-        )
-        result = self.run_case(case)
-        self.assertNotEqual(0, result['exit_code'])
-        self.assertEqual(0, result['connections'])
-        self.expectFailure(
-            'BUG: task_input._parse_json shows a duplicate key as is, so a '
-            'key with a newline makes a two-line message',
-            self.assertEqual,
-            [],
-            self.problems(case, result),
-        )
-
-    def test_unterminated_string_message(self):
-        case = inline('unterminated string', '{"a": "b}', NOT_JSON)
-        result = self.run_case(case)
-        self.assertEqual([], self.problems(case, result))
-        self.expectFailure(
-            'BUG: task_input.parse_task_input puts " at line" after '
-            'json\'s "Unterminated string starting at": "at at line 1"',
-            self.assertNotIn,
-            'at at',
-            result['stderr'],
-        )
-
-    def test_escaped_lone_surrogate(self):
-        task_input = fakes.import_input()
-        task_input['image_properties']['name'] = '\ud800'
-        # json.dumps writes the lone surrogate as the escape \ud800.
-        case = inline('escaped lone surrogate', json.dumps(task_input))
-        result = self.run_case(case)
-        self.expectFailure(
-            'BUG: task_input.parse_task_input rejects a lone surrogate but '
-            'accepts it as the JSON escape \\ud800: the task is created, '
-            'then printing it fails ("\'utf-8\' codec can\'t encode")',
-            self.assertEqual,
-            [],
-            self.problems(case, result),
         )
 
 

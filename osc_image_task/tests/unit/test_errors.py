@@ -28,11 +28,23 @@ ADMIN_HINT = (
 LOGS_HINT = (
     'try again later or ask the cloud operator to check the Glance logs'
 )
+KEYSTONE_LOGS_HINT = (
+    'try again later or ask the cloud operator to check the Keystone logs'
+)
+TOKENS_URL = 'http://127.0.0.1:5000/v3/auth/tokens'
+MAY_EXIST = (
+    '; the task may or may not have been created: check with openstack '
+    'image task list'
+)
+CLOSED = (
+    "('Connection aborted.', RemoteDisconnected('Remote end closed "
+    "connection without response'))"
+)
 
 
-def sdk_error(status, body, content_type=fakes.HTML):
-    """The exception openstacksdk raises for a Glance error answer."""
-    response = fakes.make_response(status, body, content_type)
+def sdk_error(status, body, content_type=fakes.HTML, url=fakes.TASKS_URL):
+    """The exception openstacksdk raises for an error answer to POST url."""
+    response = fakes.make_response(status, body, content_type, url=url)
     try:
         sdk_exceptions.raise_from_response(response)
     except sdk_exceptions.HttpException as exc:
@@ -40,10 +52,10 @@ def sdk_error(status, body, content_type=fakes.HTML):
     raise AssertionError('no exception for HTTP %d' % status)
 
 
-def ksa_error(status, body, content_type=fakes.HTML):
-    """The exception keystoneauth raises for a Glance error answer."""
-    response = fakes.make_response(status, body, content_type)
-    return ksa_exceptions.from_response(response, 'POST', fakes.TASKS_URL)
+def ksa_error(status, body, content_type=fakes.HTML, url=fakes.TASKS_URL):
+    """The exception keystoneauth raises for an error answer to POST url."""
+    response = fakes.make_response(status, body, content_type, url=url)
+    return ksa_exceptions.from_response(response, 'POST', url)
 
 
 class TestServerText(base.TestCase):
@@ -280,6 +292,82 @@ class TestDescribeError(base.TestCase):
             self.describe(sdk_error(500, '', 'text/plain')),
         )
 
+    def test_500_from_keystone(self):
+        for exc in (
+            sdk_error(500, '', 'text/plain', url=TOKENS_URL),
+            ksa_error(500, '', 'text/plain', url=TOKENS_URL),
+        ):
+            message = self.describe(exc)
+            self.assertEqual(
+                'Keystone failed (HTTP 500 Internal Server Error) on POST '
+                '%s: no details given; %s' % (TOKENS_URL, KEYSTONE_LOGS_HINT),
+                message,
+            )
+            self.assertNotIn('Glance', message)
+
+    def test_keystone_paths(self):
+        for method, url in (
+            ('POST', TOKENS_URL),
+            ('GET', 'http://127.0.0.1:5000/v3'),
+            ('GET', 'http://127.0.0.1:5000/v3/'),
+            ('POST', 'https://cloud.example/identity/v3/auth/tokens'),
+        ):
+            response = fakes.make_response(
+                503, 'down', 'text/plain', method=method, url=url
+            )
+            self.assertEqual(
+                'Keystone failed (HTTP 503 Service Unavailable) on %s %s: '
+                'down; %s' % (method, url, KEYSTONE_LOGS_HINT),
+                self.describe(
+                    ksa_exceptions.from_response(response, method, url)
+                ),
+            )
+
+    def test_glance_paths(self):
+        for method, url in (
+            ('POST', fakes.TASKS_URL),
+            ('GET', fakes.TASKS_URL + '/tid'),
+            ('GET', 'http://127.0.0.1:9292/'),
+            ('POST', 'https://cloud.example/image/v2/tasks'),
+        ):
+            response = fakes.make_response(
+                503, 'down', 'text/plain', method=method, url=url
+            )
+            self.assertEqual(
+                'Glance failed (HTTP 503 Service Unavailable) on %s %s: '
+                'down; %s' % (method, url, LOGS_HINT),
+                self.describe(
+                    ksa_exceptions.from_response(response, method, url)
+                ),
+            )
+
+    def test_400_and_403_from_keystone_are_not_about_the_task(self):
+        for status, reason in ((400, 'Bad Request'), (403, 'Forbidden')):
+            message = self.describe(
+                ksa_error(status, 'Nope.', 'text/plain', url=TOKENS_URL)
+            )
+            self.assertEqual(
+                'Keystone answered HTTP %d %s to POST %s: Nope'
+                % (status, reason, TOKENS_URL),
+                message,
+            )
+            self.assertNotIn('tasks_api_access', message)
+
+    def test_401_from_keystone(self):
+        self.assertEqual(
+            'Authentication failed (HTTP 401 Unauthorized): The request you '
+            'have made requires authentication; check the credentials of the '
+            'cloud in use',
+            self.describe(
+                ksa_error(
+                    401,
+                    fakes.UNAUTHORIZED_JSON,
+                    'application/json',
+                    url=TOKENS_URL,
+                )
+            ),
+        )
+
     def test_connection_refused(self):
         self.assertEqual(
             'Cannot connect to http://127.0.0.1:9292/v2/tasks: connection '
@@ -315,14 +403,93 @@ class TestDescribeError(base.TestCase):
             self.describe(ksa_exceptions.ConnectFailure('boom')),
         )
 
-    def test_connect_timeout(self):
+    def test_connect_timeout_on_create(self):
+        # The POST may have reached Glance before the time ran out.
         self.assertEqual(
             'Request to http://127.0.0.1:9292/v2/tasks timed out; is the '
-            'service running and reachable?',
+            'service running and reachable?' + MAY_EXIST,
             self.describe(
                 ksa_exceptions.ConnectTimeout(
                     'Request to http://127.0.0.1:9292/v2/tasks timed out'
                 )
+            ),
+        )
+
+    def test_connect_timeout_elsewhere(self):
+        for url in (
+            TOKENS_URL,
+            'http://127.0.0.1:9292/',
+            'http://127.0.0.1:9292/v2/tasks/tid',
+        ):
+            self.assertEqual(
+                'Request to %s timed out; is the service running and '
+                'reachable?' % url,
+                self.describe(
+                    ksa_exceptions.ConnectTimeout(
+                        'Request to %s timed out' % url
+                    )
+                ),
+            )
+
+    def test_connect_timeout_without_url(self):
+        self.assertEqual(
+            'Request to the service timed out; is the service running and '
+            'reachable?',
+            self.describe(ksa_exceptions.ConnectTimeout('boom')),
+        )
+
+    def test_connection_closed_on_create(self):
+        # keystoneauth's message when Glance hangs up after the POST.
+        message = self.describe(
+            ksa_exceptions.ConnectFailure(
+                'Unable to establish connection to '
+                'http://127.0.0.1:9292/v2/tasks: ' + CLOSED
+            )
+        )
+        self.assertEqual(
+            'The connection to http://127.0.0.1:9292/v2/tasks was closed '
+            'before an answer came' + MAY_EXIST,
+            message,
+        )
+        self.assertNotIn('no connection could be made', message)
+
+    def test_connection_closed_either_way_of_saying_it(self):
+        for detail in (
+            "('Connection aborted.', ConnectionResetError(104, "
+            "'Connection reset by peer'))",
+            "RemoteDisconnected('Remote end closed connection without "
+            "response')",
+        ):
+            self.assertEqual(
+                'The connection to http://127.0.0.1:9292/v2/tasks was '
+                'closed before an answer came' + MAY_EXIST,
+                self.describe(
+                    ksa_exceptions.ConnectFailure(
+                        'Unable to establish connection to '
+                        'http://127.0.0.1:9292/v2/tasks: ' + detail
+                    )
+                ),
+                detail,
+            )
+
+    def test_connection_closed_elsewhere(self):
+        for url in (TOKENS_URL, 'http://127.0.0.1:9292/v2/tasks/tid'):
+            self.assertEqual(
+                'The connection to %s was closed before an answer came' % url,
+                self.describe(
+                    ksa_exceptions.ConnectFailure(
+                        'Unable to establish connection to %s: %s'
+                        % (url, CLOSED)
+                    )
+                ),
+            )
+
+    def test_connection_refused_says_nothing_of_the_task(self):
+        # Refused: nothing was sent, so the task cannot exist.
+        self.assertNotIn(
+            'may or may not',
+            self.describe(
+                ksa_exceptions.ConnectFailure(fakes.CONNECTION_REFUSED)
             ),
         )
 
@@ -345,10 +512,39 @@ class TestDescribeError(base.TestCase):
         )
         self.assertIsInstance(exc, errors.HANDLED)
         self.assertEqual(
-            'Cannot reach the image service at http://127.0.0.1:1/ (Failed '
-            'to create a working proxy for service image: No endpoint data '
-            'found.). Is Glance running and is its endpoint right?',
+            'Cannot connect to the image service at http://127.0.0.1:1/: '
+            'Failed to create a working proxy for service image: No '
+            'endpoint data found. Is Glance running and is its endpoint '
+            'right?',
             self.describe(exc, 'http://127.0.0.1:1/'),
+        )
+
+    def test_no_supported_versions_names_the_endpoint(self):
+        # What openstacksdk raises when the catalog's Glance refuses
+        # connections.
+        exc = sdk_exceptions.NotSupported(
+            'The image service for fake:RegionOne exists but does not have '
+            'any supported versions.'
+        )
+        self.assertIsInstance(exc, errors.HANDLED)
+        self.assertEqual(
+            'Cannot connect to the image service at http://127.0.0.1:1: The '
+            'image service for fake:RegionOne exists but does not have any '
+            'supported versions. Is Glance running and is its endpoint '
+            'right?',
+            self.describe(exc, 'http://127.0.0.1:1'),
+        )
+
+    def test_service_discovery_without_endpoint(self):
+        self.assertEqual(
+            'Cannot connect to the image service at its endpoint: No '
+            'endpoint data found. Is Glance running and is its endpoint '
+            'right?',
+            self.describe(
+                sdk_exceptions.ServiceDiscoveryException(
+                    'No endpoint data found.'
+                )
+            ),
         )
 
     def test_sdk_http_exception_without_response(self):

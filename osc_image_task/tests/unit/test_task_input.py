@@ -262,6 +262,18 @@ class TestParseTaskInput(InputErrorAssertions):
             ]
         )
 
+    def test_unterminated_json_string(self):
+        # json's message ends in "starting at"; there is one "at".
+        message = self.assertInputError(
+            'unterminated', task_input.parse_task_input, '{"a": "b}'
+        )
+        self.assertEqual(
+            '--input is not valid JSON: Unterminated string starting at '
+            'line 1, column 7. Hint: quote the whole input for the shell, '
+            'for example --input \'{"import_from": "http://..."}\'',
+            message,
+        )
+
     def test_invalid_single_quoted(self):
         what = 'neither valid JSON nor a valid single-quoted literal'
         hint = "Hint: quote the whole input for the shell"
@@ -308,35 +320,49 @@ class TestParseTaskInput(InputErrorAssertions):
         )
 
     def test_duplicate_keys(self):
-        self.assertRejected(
-            [
-                (
-                    'JSON',
-                    '{"a": 1, "a": 2}',
-                    ('not usable', 'duplicate key a'),
-                ),
-                (
-                    'JSON nested',
-                    '{"x": {"a": 1, "a": 1}}',
-                    ('duplicate key a',),
-                ),
-                (
-                    'single-quoted',
-                    "{'a': 1, 'a': 2}",
-                    ('not usable', "duplicate key 'a'"),
-                ),
-                (
-                    'single-quoted, mixed quotes',
-                    '{\'a\': 1, "a": 2}',
-                    ("duplicate key 'a'",),
-                ),
-                (
-                    'single-quoted nested',
-                    "{'x': [{'a': 1, 'a': 1}]}",
-                    ("duplicate key 'a'",),
-                ),
-            ]
-        )
+        # A JSON key is shown as JSON, so that it stays on one line; a
+        # single-quoted key as Python shows it.
+        cases = [
+            ('JSON', '{"a": 1, "a": 2}', 'duplicate key "a"'),
+            ('JSON nested', '{"x": {"a": 1, "a": 1}}', 'duplicate key "a"'),
+            (
+                'JSON key with a newline',
+                '{"a\\nb": 1, "a\\nb": 2}',
+                'duplicate key "a\\nb"',
+            ),
+            (
+                'JSON key with a quote',
+                '{"say \\"hi\\"": 1, "say \\"hi\\"": 2}',
+                'duplicate key "say \\"hi\\""',
+            ),
+            (
+                'JSON key with a line separator',
+                '{"a\u2028b": 1, "a\u2028b": 2}',
+                'duplicate key "a\\u2028b"',
+            ),
+            ('single-quoted', "{'a': 1, 'a': 2}", "duplicate key 'a'"),
+            (
+                'single-quoted, mixed quotes',
+                '{\'a\': 1, "a": 2}',
+                "duplicate key 'a'",
+            ),
+            (
+                'single-quoted nested',
+                "{'x': [{'a': 1, 'a': 1}]}",
+                "duplicate key 'a'",
+            ),
+            (
+                'single-quoted key with a newline',
+                "{'a\\nb': 1, 'a\\nb': 2}",
+                "duplicate key 'a\\nb'",
+            ),
+        ]
+        for case, text, reason in cases:
+            self.assertEqual(
+                '--input is not usable: ' + reason,
+                self.assertInputError(case, task_input.parse_task_input, text),
+                case,
+            )
 
     def test_not_a_number(self):
         self.assertRejected(
@@ -384,7 +410,11 @@ class TestParseTaskInput(InputErrorAssertions):
                 ('set', "{'a': {1, 2}}", ('set at line 1, column 7', allowed)),
                 ('tuple', "{'a': (1, 2)}", ('tuple at line 1, column 7',)),
                 ('bytes', "{'a': b'x'}", ('bytes at line 1, column 7',)),
-                ('complex', "{'a': 1j}", ('complex at line 1, column 7',)),
+                (
+                    'complex',
+                    "{'a': 1j}",
+                    ('1j at line 1, column 7 is not a JSON number',),
+                ),
                 (
                     'call',
                     "{'a': open('/etc/passwd')}",
@@ -418,6 +448,147 @@ class TestParseTaskInput(InputErrorAssertions):
                 ),
             ]
         )
+
+    def test_python_only_numbers(self):
+        # Python reads them, but they are not JSON: 0x10 would reach Glance
+        # as 16, 1_000 as 1000, 1. as 1.0.
+        for number, text in (
+            ('0x10', "{'a': 0x10}"),
+            ('0o7', "{'a': 0o7}"),
+            ('0b1', "{'a': 0b1}"),
+            ('1_000', "{'a': 1_000}"),
+            ('1.', "{'a': 1.}"),
+            ('.5', "{'a': .5}"),
+            ('1j', "{'a': 1j}"),
+            ('1e5j', "{'a': 1e5j}"),
+            ('00', "{'a': 00}"),
+            ('1_0.5', "{'a': 1_0.5}"),
+        ):
+            self.assertEqual(
+                '--input is not usable: %s at line 1, column 7 is not a '
+                'JSON number' % number,
+                self.assertInputError(
+                    number, task_input.parse_task_input, text
+                ),
+                number,
+            )
+
+    def test_python_only_numbers_where_they_are(self):
+        self.assertRejected(
+            [
+                (
+                    'negative',
+                    "{'a': -0x10}",
+                    ('0x10 at line 1, column 8 is not a JSON number',),
+                ),
+                (
+                    'in a list',
+                    "{'a': [1, 2.]}",
+                    ('2. at line 1, column 11 is not a JSON number',),
+                ),
+                (
+                    'on line 2',
+                    "{'a': 1,\n 'b': 1_000}",
+                    ('1_000 at line 2, column 7 is not a JSON number',),
+                ),
+                (
+                    'indented, columns of the text as given',
+                    "\n    {'a': 1,\n     'b': 0b1}",
+                    ('0b1 at line 3, column 11 is not a JSON number',),
+                ),
+            ]
+        )
+
+    def test_python_only_numbers_in_json(self):
+        # Without single quotes the text is JSON, and says so.
+        self.assertRejected(
+            [
+                (
+                    number,
+                    '{"a": %s}' % number,
+                    ('not valid JSON', "Expecting ',' delimiter"),
+                )
+                for number in ('0x10', '1_000', '1.', '1j')
+            ]
+        )
+
+    def test_json_numbers_in_the_single_quoted_style(self):
+        cases = [
+            ('1.5e3', 1500.0),
+            ('-2', -2),
+            ('0', 0),
+            ('1E+3', 1000.0),
+            ('1e-3', 0.001),
+            ('-0.0', -0.0),
+            ('10', 10),
+            ('0.5', 0.5),
+            ('1e05', 100000.0),
+        ]
+        for number, value in cases:
+            parsed = task_input.parse_task_input("{'a': %s}" % number)
+            self.assertEqual({'a': value}, parsed, number)
+            # The type too: 1E+3 is a float, as in JSON.
+            self.assertIs(type(value), type(parsed['a']), number)
+            self.assertEqual(
+                parsed,
+                task_input.parse_task_input('{"a": %s}' % number),
+                number,
+            )
+
+    def test_invalid_escape(self):
+        self.assertRejected(
+            [
+                (
+                    'single-quoted',
+                    "{'a': '\\q'}",
+                    (
+                        '--input is neither valid JSON nor a valid '
+                        "single-quoted literal: invalid escape sequence '\\q' "
+                        'at line 1, column 7',
+                    ),
+                ),
+                (
+                    'a Windows path',
+                    "{'a': 'C:\\data\\img'}",
+                    ("invalid escape sequence '\\d'",),
+                ),
+                (
+                    'JSON',
+                    '{"a": "\\q"}',
+                    (
+                        '--input is not valid JSON: Invalid \\escape at '
+                        'line 1, column 8',
+                    ),
+                ),
+            ]
+        )
+
+    def test_valid_escapes_in_the_single_quoted_style(self):
+        self.assertParsed(
+            [
+                ('newline', "{'a': '\\n'}", {'a': '\n'}),
+                ('unicode', "{'a': '\\u00e9'}", {'a': 'é'}),
+                ('apostrophe', "{'a': 'it\\'s'}", {'a': "it's"}),
+                ('backslash', "{'a': 'C:\\\\data'}", {'a': 'C:\\data'}),
+                ('tab and quote', "{'a': '\\t\\\"'}", {'a': '\t"'}),
+            ]
+        )
+
+    def test_unpaired_surrogate_escape(self):
+        # Valid JSON, but not text that can be sent as UTF-8.
+        message = '--input contains an unpaired surrogate (\\ud800-\\udfff)'
+        for case, text in (
+            ('JSON', '{"a": "\\ud800"}'),
+            ('JSON low half', '{"a": ["x\\udfff"]}'),
+            ('JSON in a key', '{"\\udbff": 1}'),
+            ('JSON reversed pair', '{"a": "\\ude00\\ud83d"}'),
+            ('single-quoted', "{'a': '\\ud800'}"),
+        ):
+            self.assertEqual(
+                message,
+                self.assertInputError(case, task_input.parse_task_input, text),
+                case,
+            )
 
     def test_adjacent_strings(self):
         words = ('two strings in a row', '(a missing comma?)')

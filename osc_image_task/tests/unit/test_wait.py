@@ -212,6 +212,68 @@ class TestWaitForTask(testtools.TestCase):
         self.assertIn('http://127.0.0.1:9292/v2/tasks/tid', message)
         self.assertIn('openstack image task show tid', message)
 
+    def test_task_without_status_stops_the_wait_at_once(self):
+        # openstacksdk gives a body that is not JSON the status None.
+        for status in (None, ''):
+            clock = FakeClock()
+            stderr = io.StringIO()
+            calls = []
+
+            def get_task(task_id, status=status, calls=calls):
+                calls.append(task_id)
+                return sdk_task.Task(id=task_id, status=status)
+
+            exc = self.assertRaises(
+                wait.WaitError,
+                wait.wait_for_task,
+                get_task,
+                'tid',
+                3600,
+                wait.Progress(stderr, 'tid'),
+                clock=clock.monotonic,
+                sleep=clock.sleep,
+            )
+            self.assertEqual(
+                'Glance answered GET /v2/tasks/tid with something that is '
+                'not a task; follow it with: openstack image task show tid',
+                str(exc),
+            )
+            # The first answer ends it: no polling until the timeout.
+            self.assertEqual(['tid'], calls, repr(status))
+            self.assertEqual([0.5], clock.sleeps, repr(status))
+            self.assertEqual('', stderr.getvalue(), repr(status))
+
+    def test_task_without_status_after_a_good_answer(self):
+        answers = iter(['processing', None])
+
+        def get_task(task_id):
+            return sdk_task.Task(id=task_id, status=next(answers))
+
+        exc = self.assertRaises(
+            wait.WaitError,
+            wait.wait_for_task,
+            get_task,
+            'tid',
+            3600,
+            self.progress,
+            clock=self.clock.monotonic,
+            sleep=self.clock.sleep,
+        )
+        self.assertIn('not a task', str(exc))
+        self.assertNotIn('None', str(exc))
+        self.assertEqual(1.0, self.clock.now)
+        self.assertEqual(
+            'Task tid: processing after 0.5 s\n', self.stderr.getvalue()
+        )
+
+    def test_first_progress_line_is_always_written(self):
+        progress = wait.Progress(self.stderr, 'tid')
+        progress.update('pending', 0.5)
+        progress.update('pending', 1.0)
+        self.assertEqual(
+            'Task tid: pending after 0.5 s\n', self.stderr.getvalue()
+        )
+
     def test_ctrl_c_propagates_and_closes_the_progress_line(self):
         stream = TTYStream()
         progress = wait.Progress(stream, 'tid')

@@ -594,13 +594,83 @@ class TestCreateTaskErrors(TestCreateTaskBase):
         )
 
     def test_connect_timeout(self):
-        self.assertCreateFails(
+        message = self.assertCreateFails(
             ksa_exceptions.ConnectTimeout(
                 'Request to http://127.0.0.1:9292/v2/tasks timed out'
-            ),
-            'Request to http://127.0.0.1:9292/v2/tasks timed out; is the '
-            'service running and reachable?',
+            )
         )
+        self.assertEqual(
+            'Request to http://127.0.0.1:9292/v2/tasks timed out; is the '
+            'service running and reachable?; the task may or may not have '
+            'been created: check with openstack image task list',
+            message,
+        )
+
+    def test_connection_closed(self):
+        message = self.assertCreateFails(
+            ksa_exceptions.ConnectFailure(
+                'Unable to establish connection to '
+                "http://127.0.0.1:9292/v2/tasks: ('Connection aborted.', "
+                "RemoteDisconnected('Remote end closed connection without "
+                "response'))"
+            )
+        )
+        self.assertEqual(
+            'The connection to http://127.0.0.1:9292/v2/tasks was closed '
+            'before an answer came; the task may or may not have been '
+            'created: check with openstack image task list',
+            message,
+        )
+
+    def test_no_image_endpoint_names_the_one_of_the_cloud(self):
+        # The endpoint comes from the client manager: the override of the
+        # cloud if any, else the catalog's.
+        client_manager = self.app.client_manager
+        client_manager.region_name = 'RegionOne'
+        client_manager.interface = 'internal'
+        client_manager.get_endpoint_for_service_type = mock.Mock(
+            return_value='http://127.0.0.1:9292'
+        )
+        for exc in (
+            sdk_exceptions.NotSupported(
+                'The image service for fake:RegionOne exists but does not '
+                'have any supported versions.'
+            ),
+            sdk_exceptions.ServiceDiscoveryException(
+                'The image service for fake:RegionOne exists but does not '
+                'have any supported versions.'
+            ),
+        ):
+            self.image_client.create_task.reset_mock()
+            message = self.assertCreateFails(exc)
+            self.assertEqual(
+                'Cannot connect to the image service at '
+                'http://127.0.0.1:9292: The image service for fake:RegionOne '
+                'exists but does not have any supported versions. Is Glance '
+                'running and is its endpoint right?',
+                message,
+            )
+        client_manager.get_endpoint_for_service_type.assert_called_with(
+            'image', region_name='RegionOne', interface='internal'
+        )
+
+    def test_no_image_endpoint_when_none_is_known(self):
+        client_manager = self.app.client_manager
+        client_manager.region_name = None
+        client_manager.interface = 'public'
+        exc = sdk_exceptions.NotSupported('No supported versions.')
+        for failure in (
+            {'side_effect': ksa_exceptions.EndpointNotFound()},
+            {'return_value': None},
+        ):
+            client_manager.get_endpoint_for_service_type = mock.Mock(**failure)
+            self.image_client.create_task.reset_mock()
+            self.assertEqual(
+                'Cannot connect to the image service at its endpoint: No '
+                'supported versions. Is Glance running and is its endpoint '
+                'right?',
+                self.assertCreateFails(exc),
+            )
 
     def test_authentication_fails(self):
         exc = ksa_exceptions.from_response(
