@@ -32,6 +32,12 @@ _TITLE = re.compile(r'<(title|h1)>.*?</\1>', re.IGNORECASE | re.DOTALL)
 _SPACE = re.compile(r'\s+')
 _UNREACHABLE_URL = re.compile(r'(?:connection to|Request to) (\S+?):? ')
 
+#: openstacksdk's errors for an image endpoint it could not discover.
+DISCOVERY_FAILED = (
+    sdk_exceptions.ServiceDiscoveryException,
+    sdk_exceptions.NotSupported,
+)
+
 #: The errors that :func:`describe_error` turns into a message.
 HANDLED = (
     sdk_exceptions.SDKException,
@@ -101,15 +107,11 @@ def describe_error(exc: Exception, endpoint: str | None = None) -> str:
         return _describe_http(
             exc.http_status, exc.response, server_text(exc.response)
         )
-    if isinstance(exc, ksa_exceptions.ConnectionError):
-        return _describe_unreachable(exc)
     if isinstance(
-        exc,
-        (
-            sdk_exceptions.ServiceDiscoveryException,
-            sdk_exceptions.NotSupported,
-        ),
+        exc, (ksa_exceptions.ConnectFailure, ksa_exceptions.ConnectTimeout)
     ):
+        return _describe_unreachable(exc)
+    if isinstance(exc, DISCOVERY_FAILED):
         # openstacksdk could not ask the endpoint for its API versions.
         return _(
             'Cannot connect to the image service at %(url)s: %(error)s. Is '
@@ -192,10 +194,7 @@ def _describe_unreachable(exc: Exception) -> str:
     match = _UNREACHABLE_URL.search(text)
     url = match.group(1) if match else _('the service')
     if isinstance(exc, ksa_exceptions.ConnectTimeout):
-        message = (
-            _('Request to %s timed out; is the service running and reachable?')
-            % url
-        )
+        message = _('Request to %s timed out') % url
     elif 'aborted' in text.lower() or 'RemoteDisconnected' in text:
         message = (
             _('The connection to %s was closed before an answer came') % url
@@ -212,8 +211,10 @@ def _describe_unreachable(exc: Exception) -> str:
         ) % {'url': url, 'reason': reason}
     if urllib.parse.urlsplit(url).path.rstrip('/').endswith('/tasks'):
         # The request may have reached Glance before the answer was lost.
-        message += _(
+        return message + _(
             '; the task may or may not have been created: check with '
             'openstack image task list'
         )
+    if isinstance(exc, ksa_exceptions.ConnectTimeout):
+        return message + _('; is the service running and reachable?')
     return message

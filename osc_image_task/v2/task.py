@@ -211,10 +211,14 @@ class CreateTask(command.ShowOne):
             client_manager: Any = self.app.client_manager
             image_client = client_manager.image
             task = image_client.create_task(type=task_type, input=body)
-        except errors.HANDLED as exc:
+        except errors.DISCOVERY_FAILED as exc:
+            # Only here is the endpoint looked up: for other errors, such as
+            # a failed login, it would cost another request to Keystone.
             raise exceptions.CommandError(
                 errors.describe_error(exc, self._image_endpoint())
             ) from exc
+        except errors.HANDLED as exc:
+            raise exceptions.CommandError(errors.describe_error(exc)) from exc
         except TypeError as exc:
             # openstacksdk fails this way on a body that is not an object.
             raise _not_a_task(_('not a JSON object')) from exc

@@ -406,8 +406,7 @@ class TestDescribeError(base.TestCase):
     def test_connect_timeout_on_create(self):
         # The POST may have reached Glance before the time ran out.
         self.assertEqual(
-            'Request to http://127.0.0.1:9292/v2/tasks timed out; is the '
-            'service running and reachable?' + MAY_EXIST,
+            'Request to http://127.0.0.1:9292/v2/tasks timed out' + MAY_EXIST,
             self.describe(
                 ksa_exceptions.ConnectTimeout(
                     'Request to http://127.0.0.1:9292/v2/tasks timed out'
@@ -573,3 +572,14 @@ class TestDescribeError(base.TestCase):
         )
         self.assertNotIsInstance(ValueError('x'), errors.HANDLED)
         self.assertNotIsInstance(KeyboardInterrupt(), errors.HANDLED)
+
+    def test_ssl_error_keeps_its_details(self):
+        message = self.describe(
+            ksa_exceptions.SSLError(
+                'SSL exception connecting to https://glance.example:9292/'
+                'v2/tasks: certificate verify failed: self-signed '
+                'certificate'
+            )
+        )
+        self.assertIn('https://glance.example:9292/v2/tasks', message)
+        self.assertIn('certificate verify failed', message)

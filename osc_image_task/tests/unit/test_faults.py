@@ -199,6 +199,8 @@ class TestHTTPErrors(FaultTestCase):
         self.assertIn('requires authentication', line)
         self.assertIn('credentials', line)
         self.assertNotIn(POST, self.routes(result))
+        # Wording the error must not cost a second login attempt.
+        self.assertEqual(1, self.routes(result).count(TOKENS))
 
     def test_401_from_glance(self):
         result = self.create(
@@ -411,8 +413,8 @@ class TestUnreachable(FaultTestCase):
         )
         line = self.assertFault(result)
         self.assertEqual(
-            'Request to %s/v2/tasks timed out; is the service running and '
-            'reachable?' % self.cli.cloud.glance.url + MAY_EXIST,
+            'Request to %s/v2/tasks timed out' % self.cli.cloud.glance.url
+            + MAY_EXIST,
             line,
         )
         self.assertEqual(1, self.routes(result).count(POST))
