@@ -118,6 +118,15 @@ class TestWait(CreateTaskCase):
         self.assertIn('processing', progress)
         self.assertIn('success', progress)
 
+    def test_objects_frozen_before_exit_only_outside_interactive_mode(self):
+        self.image_client.create_task.return_value = make_task('pending')
+        args = ['--type', 'import', '--input', json.dumps(IMPORT_INPUT)]
+        for interactive, calls in ((False, 1), (True, 0)):
+            self.app.interactive_mode = interactive
+            with mock.patch('gc.freeze') as freeze:
+                self.run_cmd(args)
+            self.assertEqual(calls, freeze.call_count, interactive)
+
     def test_without_wait_no_poll(self):
         self.image_client.create_task.return_value = make_task('pending')
         self.run_cmd(['--type', 'import', '--input', json.dumps(IMPORT_INPUT)])
