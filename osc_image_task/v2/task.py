@@ -114,6 +114,9 @@ class CreateTask(command.ShowOne):
     # input is known to be good, so that bad input sends no request at all.
     auth_required = False
 
+    # Set by --wait when the task failed: reported after the task is shown.
+    _failure: str | None = None
+
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
         parser.error = functools.partial(  # type: ignore[method-assign]
@@ -235,7 +238,7 @@ class CreateTask(command.ShowOne):
         return column_names, data
 
     def run(self, parsed_args: argparse.Namespace) -> int:
-        self._failure: str | None = None
+        self._failure = None
         try:
             result = super().run(parsed_args)
         except _Interrupted as exc:
