@@ -147,6 +147,20 @@ class FunctionalTestBase(testtools.TestCase):
             },
         }
 
+    def create_import(self, input_text, *args, **kwargs):
+        """Run ``image task create --type import --input <input_text>``."""
+        return self.openstack(
+            'image',
+            'task',
+            'create',
+            '--type',
+            'import',
+            '--input',
+            input_text,
+            *args,
+            **kwargs,
+        )
+
     def create_task(self, *args, **kwargs):
         """``image task create``, cleaning up the image it makes."""
         task = self.openstack_json('image', 'task', 'create', *args, **kwargs)

@@ -44,18 +44,7 @@ class TestImportTask(base.FunctionalTestBase):
 
     def test_wait_ends_with_the_successful_task_on_stdout(self):
         body = self.import_input('functional-wait')
-        result = self.openstack(
-            'image',
-            'task',
-            'create',
-            '--type',
-            'import',
-            '--input',
-            json.dumps(body),
-            '--wait',
-            '-f',
-            'json',
-        )
+        result = self.create_import(json.dumps(body), '--wait', '-f', 'json')
         task = json.loads(result.stdout)
         self.addCleanup(self.delete_image_of, task['id'])
         self.assertEqual('success', task['status'])
@@ -81,18 +70,8 @@ class TestImportTask(base.FunctionalTestBase):
         body = self.import_input(
             'functional-404-wait', url=self.state['image_404_url']
         )
-        result = self.openstack(
-            'image',
-            'task',
-            'create',
-            '--type',
-            'import',
-            '--input',
-            json.dumps(body),
-            '--wait',
-            '-f',
-            'json',
-            check=False,
+        result = self.create_import(
+            json.dumps(body), '--wait', '-f', 'json', check=False
         )
         self.assertEqual(1, result.returncode)
         task = json.loads(result.stdout)
@@ -105,18 +84,8 @@ class TestImportTask(base.FunctionalTestBase):
     def test_tiny_wait_timeout_times_out_cleanly(self):
         body = self.import_input('functional-timeout')
         before = self.task_ids()
-        result = self.openstack(
-            'image',
-            'task',
-            'create',
-            '--type',
-            'import',
-            '--input',
-            json.dumps(body),
-            '--wait',
-            '--wait-timeout',
-            '0.01',
-            check=False,
+        result = self.create_import(
+            json.dumps(body), '--wait', '--wait-timeout', '0.01', check=False
         )
         (new_id,) = self.task_ids() - before
         self.addCleanup(self.delete_image_of, new_id)
@@ -298,13 +267,7 @@ class TestRefusals(base.FunctionalTestBase):
 
     def test_member_is_refused_with_the_admin_only_message(self):
         before = self.task_ids()
-        result = self.openstack(
-            'image',
-            'task',
-            'create',
-            '--type',
-            'import',
-            '--input',
+        result = self.create_import(
             json.dumps(self.import_input('member')),
             cloud='member',
             check=False,
@@ -330,29 +293,14 @@ class TestRefusals(base.FunctionalTestBase):
         ]
         before = self.task_ids()
         for text, expected in cases:
-            result = self.openstack(
-                'image',
-                'task',
-                'create',
-                '--type',
-                'import',
-                '--input',
-                text,
-                check=False,
-            )
+            result = self.create_import(text, check=False)
             line = self.assert_one_clean_line(result)
             self.assertIn(expected, line)
         self.assertEqual(before, self.task_ids())
 
     def test_glance_unreachable_gives_a_connection_error(self):
         # This cloud's region lists Glance at a port where nothing listens.
-        result = self.openstack(
-            'image',
-            'task',
-            'create',
-            '--type',
-            'import',
-            '--input',
+        result = self.create_import(
             json.dumps(self.import_input('down')),
             cloud='glance_down',
             check=False,
