@@ -49,7 +49,6 @@ import shlex
 import shutil
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -647,21 +646,6 @@ def keystone_config(run: pathlib.Path) -> dict[str, dict[str, str]]:
     }
 
 
-def use_write_ahead_log(*databases: pathlib.Path) -> None:
-    """Switch sqlite databases to WAL mode (it stays with the file).
-
-    In sqlite's default mode readers and a writer lock each other out.
-    With a client polling a task every few tens of milliseconds, Glance
-    was seen to leave import tasks pending for good, with nothing in its
-    log; in WAL mode readers never block the writer.
-    """
-    for database in databases:
-        with contextlib.closing(sqlite3.connect(database)) as connection:
-            mode = connection.execute("PRAGMA journal_mode=WAL").fetchone()
-        if mode != ("wal",):
-            raise CloudError(f"{database}: cannot switch to WAL: {mode}")
-
-
 def glance_config(
     run: pathlib.Path, ports: Ports, venv: pathlib.Path, qemu_img: bool
 ) -> dict[str, dict[str, str]]:
@@ -1036,10 +1020,6 @@ def configure_and_launch(
         " glance: db_sync (in parallel)"
     )
     run_steps(database_steps(layout), child_env())
-    use_write_ahead_log(
-        layout.run / "keystone" / "keystone.db",
-        layout.run / "glance" / "glance.db",
-    )
     progress(
         f"starting keystone on :{ports.keystone}, glance on"
         f" :{ports.glance}, image server on :{ports.image}"
