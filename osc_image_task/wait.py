@@ -31,7 +31,7 @@ DEFAULT_TIMEOUT = 3600.0
 # Quick imports end within seconds, so the first polls are close together
 # to return soon after the end; slow imports are polled ever less often,
 # so that an hour of waiting costs well under 1000 requests.
-FIRST_DELAY = 0.25
+FIRST_DELAY = 0.5
 FAST_PERIOD = 10.0
 GROWTH = 1.25
 MAX_DELAY = 5.0
@@ -45,7 +45,7 @@ class WaitError(Exception):
 
 
 def poll_delays() -> Iterator[float]:
-    """Yield the pause before each poll: 0.25 s for 10 s, then up to 5 s."""
+    """Yield the pause before each poll: 0.5 s for 10 s, then up to 5 s."""
     elapsed = 0.0
     delay = FIRST_DELAY
     while True:
