@@ -94,16 +94,10 @@ def format_task(task: Any, nested: bool = True) -> dict[str, Any]:
     return info
 
 
-# Import options: (option destination, key in the task input).
-_TASK_OPTIONS = (
-    ('import_from', 'import_from'),
-    ('import_from_format', 'import_from_format'),
-)
-_IMAGE_OPTIONS = (
-    ('disk_format', 'disk_format'),
-    ('container_format', 'container_format'),
-    ('name', 'name'),
-)
+# Import options, named as the keys they set in the task input: top-level
+# keys, and keys of image_properties.
+_TASK_OPTIONS = ('import_from', 'import_from_format')
+_IMAGE_OPTIONS = ('disk_format', 'container_format', 'name')
 
 
 class CreateTask(command.ShowOne):
@@ -397,20 +391,20 @@ def _task_type(given: str | None, importing: bool) -> str:
     return given
 
 
+def _given(
+    parsed_args: argparse.Namespace, names: Iterable[str]
+) -> dict[str, str]:
+    """The options among ``names`` that were given, by name."""
+    values = {name: getattr(parsed_args, name) for name in names}
+    return {name: value for name, value in values.items() if value is not None}
+
+
 def _import_options(
     parsed_args: argparse.Namespace,
 ) -> tuple[dict[str, str], dict[str, str]]:
     """Collect the import options given, as task and image keys."""
-    task_options = {
-        key: getattr(parsed_args, dest)
-        for dest, key in _TASK_OPTIONS
-        if getattr(parsed_args, dest) is not None
-    }
-    image_options = {
-        key: getattr(parsed_args, dest)
-        for dest, key in _IMAGE_OPTIONS
-        if getattr(parsed_args, dest) is not None
-    }
+    task_options = _given(parsed_args, _TASK_OPTIONS)
+    image_options = _given(parsed_args, _IMAGE_OPTIONS)
     for text in parsed_args.image_property:
         key, value = task_input.parse_image_property(text)
         if key in image_options:
