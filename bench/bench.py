@@ -29,6 +29,8 @@ Exit status: 0 once everything was measured, whether or not each target
 was met (the table says); 1 when something could not be measured.
 """
 
+from __future__ import annotations
+
 import argparse
 import collections
 from collections.abc import Callable

@@ -12,9 +12,13 @@
 
 """Translation support for user-facing strings (oslo.i18n)."""
 
+from __future__ import annotations
+
+from typing import Callable
+
 import oslo_i18n
 
 _translators = oslo_i18n.TranslatorFactory(domain='osc_image_task')
 
 # The primary translation function, used for every user-facing string.
-_ = _translators.primary
+_: Callable[[str], str] = _translators.primary

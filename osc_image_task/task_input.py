@@ -19,6 +19,8 @@ expression tree and only literal nodes are evaluated, never by swapping
 quote characters (which would corrupt an apostrophe inside a value).
 """
 
+from __future__ import annotations
+
 import ast
 from collections.abc import Callable
 import io
@@ -246,6 +248,10 @@ def _describe(value: Any) -> str:
     return type(value).__name__
 
 
+# Python 3.9 leaves the sequence unquoted: invalid escape sequence \q.
+_ESCAPE = re.compile(r"invalid escape sequence '?(\\.)'?")
+
+
 def _parse_literal(text: str) -> Any:
     source = _without_indent(text.rstrip())
     try:
@@ -266,7 +272,7 @@ def _parse_literal(text: str) -> Any:
                 '%(hint)s'
             )
             % {
-                'msg': exc.msg,
+                'msg': _ESCAPE.sub(r"invalid escape sequence '\1'", exc.msg),
                 'line': exc.lineno or 1,
                 'col': exc.offset or 1,
                 'hint': _hint(),
@@ -281,6 +287,17 @@ def _parse_literal(text: str) -> Any:
         return _literal_value(tree.body)
     except ValueError as exc:
         raise _not_usable(exc) from None
+    except tokenize.TokenError as exc:
+        # Python 3.12's tokenizer refuses some text that the parser took,
+        # such as a backslash before a lone carriage return.
+        message, (line, column) = exc.args
+        raise TaskInputError(
+            _(
+                '--input is not usable: %(msg)s at line %(line)d, '
+                'column %(col)d'
+            )
+            % {'msg': message, 'line': line, 'col': column}
+        ) from None
 
 
 def _without_indent(text: str) -> str:
@@ -339,7 +356,7 @@ def _literal_value(node: ast.expr) -> Any:
     """Evaluate a node that may only be a JSON-compatible literal."""
     if isinstance(node, ast.Dict):
         pairs = []
-        for key_node, value_node in zip(node.keys, node.values, strict=True):
+        for key_node, value_node in zip(node.keys, node.values):
             key = None if key_node is None else _literal_value(key_node)
             if not isinstance(key, str):
                 raise ValueError(_('object keys must be strings'))

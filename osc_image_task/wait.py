@@ -12,6 +12,8 @@
 
 """Following a Glance task until it ends (``--wait``)."""
 
+from __future__ import annotations
+
 from collections.abc import Callable
 from collections.abc import Iterator
 import time

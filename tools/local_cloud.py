@@ -31,6 +31,8 @@ Only the standard library is used here: the servers run from their own
 venv, as children in process groups of their own.
 """
 
+from __future__ import annotations
+
 import argparse
 import collections.abc
 import configparser
@@ -841,7 +843,7 @@ class Keystone:
                 self.call("POST", "/endpoints", {"endpoint": endpoint})
 
 
-def populate_keystone(keystone: Keystone, urls: "Urls") -> dict[str, str]:
+def populate_keystone(keystone: Keystone, urls: Urls) -> dict[str, str]:
     """Projects, users, roles and the image endpoints; return project ids."""
     keystone.login(ADMIN.user, ADMIN.password)
     projects = {
@@ -977,7 +979,7 @@ class Urls:
     down: str
 
     @classmethod
-    def for_ports(cls, ports: Ports) -> "Urls":
+    def for_ports(cls, ports: Ports) -> Urls:
         """URLs on 127.0.0.1 for the given ports."""
         return cls(
             keystone=f"http://{HOST}:{ports.keystone}/v3",

@@ -12,9 +12,13 @@
 
 """``openstack image task create``: start a Glance v2 task."""
 
+from __future__ import annotations
+
 import argparse
 from collections.abc import Iterable
+from collections.abc import Iterator
 from collections.abc import Sequence
+import contextlib
 import functools
 import gc
 import json
@@ -57,7 +61,14 @@ _HIDDEN_FIELDS = frozenset({'location', 'name', 'schema', 'links', 'tags'})
 _TEXT_FORMATTERS = frozenset({'value', 'shell', 'csv'})
 
 
-class JSONColumn(columns.FormattableColumn[Any]):
+if typing.TYPE_CHECKING:
+    _FormattableColumn = columns.FormattableColumn[Any]
+else:
+    # cliff made FormattableColumn generic only in 4.9.0.
+    _FormattableColumn = columns.FormattableColumn
+
+
+class JSONColumn(_FormattableColumn):
     """A value that prints as JSON text and stays nested in json/yaml."""
 
     def human_readable(self) -> str:
@@ -112,7 +123,7 @@ class CreateTask(command.ShowOne):
     _failure: str | None = None
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
-        parser = super().get_parser(prog_name)
+        parser: argparse.ArgumentParser = super().get_parser(prog_name)
         parser.error = functools.partial(  # type: ignore[method-assign]
             _one_line_error, parser
         )
@@ -208,7 +219,8 @@ class CreateTask(command.ShowOne):
             # OpenStackClient adds the image API's client at run time.
             client_manager: Any = self.app.client_manager
             image_client = client_manager.image
-            task = image_client.create_task(type=task_type, input=body)
+            with _sent_once(image_client):
+                task = image_client.create_task(type=task_type, input=body)
         except errors.DISCOVERY_FAILED as exc:
             # Only here is the endpoint looked up: for other errors, such as
             # a failed login, it would cost another request to Keystone.
@@ -224,17 +236,16 @@ class CreateTask(command.ShowOne):
             # openstacksdk ignores a body that is not JSON at all.
             raise _not_a_task(_('no task id'))
         if parsed_args.wait:
-            task = self._wait(image_client, task, parsed_args.wait_timeout)
+            with _sent_once(image_client):
+                task = self._wait(image_client, task, parsed_args.wait_timeout)
         nested = parsed_args.formatter not in _TEXT_FORMATTERS
-        column_names, data = zip(
-            *sorted(format_task(task, nested).items()), strict=True
-        )
+        column_names, data = zip(*sorted(format_task(task, nested).items()))
         return column_names, data
 
     def run(self, parsed_args: argparse.Namespace) -> int:
         self._failure = None
         try:
-            result = super().run(parsed_args)
+            result: int = super().run(parsed_args)
         except _Interrupted as exc:
             self.app.stderr.write(str(exc) + '\n')
             return 130
@@ -366,6 +377,22 @@ def _positive_seconds(text: str) -> float:
             _('expected a number of seconds above 0, not %r') % text
         )
     return seconds
+
+
+@contextlib.contextmanager
+def _sent_once(image_client: Any) -> Iterator[None]:
+    """Send each request of the image client once, as newer openstacksdk do.
+
+    openstacksdk 4.4 and older (OpenStack 2023.1 to 2025.1) resend a request
+    once after a connection error or a read timeout: a POST /v2/tasks that
+    reached Glance before its connection failed would create a second task.
+    """
+    request = image_client.request
+    image_client.request = functools.partial(request, connect_retries=0)
+    try:
+        yield
+    finally:
+        image_client.request = request
 
 
 def _task_type(given: str | None, importing: bool) -> str:

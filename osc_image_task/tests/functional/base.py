@@ -36,7 +36,11 @@ import testtools
 
 REPO = pathlib.Path(__file__).resolve().parents[3]
 LOCAL_CLOUD = REPO / 'tools' / 'local_cloud.py'
-OPENSTACK = str(pathlib.Path(sys.executable).with_name('openstack'))
+# The CLI under test: this environment's, or the one of a release's client
+# stack that tools/client_stacks.py built.
+OPENSTACK = os.environ.get('OSC_IMAGE_TASK_OPENSTACK') or str(
+    pathlib.Path(sys.executable).with_name('openstack')
+)
 FINAL_STATUSES = ('success', 'failure')
 
 _state = None

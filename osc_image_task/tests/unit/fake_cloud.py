@@ -25,6 +25,8 @@ how many connections it opened. One CLI and one cloud are shared by the
 tests of a test process (:func:`shared_cli`).
 """
 
+from __future__ import annotations
+
 import atexit
 import datetime
 import functools
@@ -211,7 +213,7 @@ class FakeCloud:
             'api_timeout': timeout,
         }
 
-    def handle(self, handler: '_Handler') -> None:
+    def handle(self, handler: _Handler) -> None:
         length = int(handler.headers.get('Content-Length') or 0)
         body = handler.rfile.read(length) if length else b''
         request = Recorded(
@@ -231,7 +233,7 @@ class FakeCloud:
                 chosen = answers.pop(0) if len(answers) > 1 else answers[0]
         self._send(handler, chosen or self._normal_answer(request))
 
-    def _send(self, handler: '_Handler', chosen: dict[str, Any]) -> None:
+    def _send(self, handler: _Handler, chosen: dict[str, Any]) -> None:
         if chosen.get('hang_up'):
             handler.close_connection = True
             return

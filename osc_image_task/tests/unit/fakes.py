@@ -12,6 +12,8 @@
 
 """Glance-shaped tasks, answers and errors for the unit tests."""
 
+from __future__ import annotations
+
 import copy
 import json
 from typing import Any

@@ -20,6 +20,8 @@ driver counts every connection the CLI opens, whatever the address; both
 must be 0. Good input, for contrast, does reach the cloud.
 """
 
+from __future__ import annotations
+
 import json
 import os
 from typing import NamedTuple

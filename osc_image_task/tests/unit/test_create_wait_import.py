@@ -19,9 +19,9 @@ from unittest import mock
 from openstack.image.v2 import _proxy
 from openstack.image.v2 import task as sdk_task
 from osc_lib import exceptions
-from osc_lib.test import base
 
 from osc_image_task import wait
+from osc_image_task.tests import base
 from osc_image_task.v2 import task as task_cmd
 
 IMPORT_INPUT = {

@@ -14,10 +14,10 @@ import json
 
 from keystoneauth1 import exceptions as ksa_exceptions
 from openstack import exceptions as sdk_exceptions
-from osc_lib.test import base
 import requests
 
 from osc_image_task import errors
+from osc_image_task.tests import base
 from osc_image_task.tests.unit import fakes
 
 ADMIN_HINT = (

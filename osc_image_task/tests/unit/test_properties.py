@@ -37,9 +37,9 @@ from hypothesis import example
 from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
-from osc_lib.test import base
 
 from osc_image_task import task_input
+from osc_image_task.tests import base
 
 EXAMPLES = 1000
 PROPERTY = settings(

@@ -25,11 +25,11 @@ from keystoneauth1 import session as ksa_session
 from keystoneauth1 import token_endpoint
 import openstack.connection
 from osc_lib import exceptions
-from osc_lib.test import base
 import requests
 import requests_mock
 from requests_mock.contrib import fixture as rm_fixture
 
+from osc_image_task.tests import base
 from osc_image_task.tests.unit import fakes
 from osc_image_task.v2 import task
 
@@ -119,7 +119,8 @@ class TestThroughOpenStackSDK(base.TestCommand):
         self.assertEqual('application/json', posts[0].headers['Content-Type'])
         for request in self.requests_mock.request_history:
             self.assertTrue(request.url.startswith(fakes.GLANCE_URL + '/'))
-        shown = dict(zip(columns, data, strict=True))
+        self.assertEqual(len(columns), len(data))
+        shown = dict(zip(columns, data))
         self.assertEqual(fakes.TASK_ID, shown['id'])
         self.assertEqual('pending', shown['status'])
         self.assertEqual(fakes.IMPORT_INPUT, shown['input'].machine_readable())

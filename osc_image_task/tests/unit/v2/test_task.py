@@ -24,9 +24,9 @@ from openstack import exceptions as sdk_exceptions
 from openstack.image.v2 import _proxy
 from osc_lib import exceptions
 from osc_lib.cli import format_columns
-from osc_lib.test import base
 import yaml
 
+from osc_image_task.tests import base
 from osc_image_task.tests.unit import fakes
 from osc_image_task.v2 import task
 
@@ -503,7 +503,8 @@ class TestCreateTaskOutput(TestCreateTaskBase):
             argparse.Namespace(quote_mode='nonnumeric'),
         )
         header, row = csv.reader(io.StringIO(stdout.getvalue()))
-        shown = dict(zip(header, row, strict=True))
+        self.assertEqual(len(header), len(row))
+        shown = dict(zip(header, row))
         self.assertEqual(IMPORT_TEXT, shown['input'])
         self.assertEqual(
             '{"image_id": "%s"}' % fakes.IMAGE_ID, shown['result']
