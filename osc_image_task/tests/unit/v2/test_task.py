@@ -374,6 +374,35 @@ class TestCreateTask(TestCreateTaskBase):
             type='export', input={'to': 'x'}
         )
 
+    def test_internal_types_are_checked_before_sending(self):
+        for task_type, body, missing in (
+            ('location_import', {}, 'image_id, loc_url, validation_data'),
+            ('location_import', {'image_id': 'x'}, 'loc_url, validation_data'),
+            ('api_image_import', {'image_id': 'x'}, 'import_req'),
+        ):
+            self.assertCommandError(
+                ['--type', task_type, '--input', json.dumps(body)],
+                'missing: %s.' % missing,
+                '%s is an internal task type' % task_type,
+            )
+        self.image_client.create_task.assert_not_called()
+        self.app.prepare_to_run_command.assert_not_called()
+
+    def test_internal_type_with_complete_input_is_sent(self):
+        body = {
+            'image_id': fakes.IMAGE_ID,
+            'loc_url': 'http://127.0.0.1:8000/c.img',
+            'validation_data': {},
+        }
+        self.cmd.take_action(
+            self.parse(
+                ['--type', 'location_import', '--input', json.dumps(body)]
+            )
+        )
+        self.image_client.create_task.assert_called_once_with(
+            type='location_import', input=body
+        )
+
     def test_import_type_with_empty_input(self):
         self.assertCommandError(
             ['--type', 'import', '--input', '{}'],
