@@ -22,6 +22,7 @@ import gc
 import json
 import math
 import sys
+import traceback
 import typing
 from typing import Any
 from typing import BinaryIO
@@ -223,8 +224,9 @@ class CreateTask(command.ShowOne):
             ) from exc
         except errors.HANDLED as exc:
             raise exceptions.CommandError(errors.describe_error(exc)) from exc
-        except TypeError as exc:
-            # openstacksdk fails this way on a body that is not an object.
+        except (TypeError, AttributeError) as exc:
+            if not _reading_the_answer(exc):
+                raise
             raise _not_a_task(_('not a JSON object')) from exc
         if not getattr(task, 'id', None):
             # openstacksdk ignores a body that is not JSON at all.
@@ -345,6 +347,21 @@ def _not_a_task(reason: str) -> exceptions.CommandError:
             'openstack image task list'
         )
         % reason
+    )
+
+
+# The openstacksdk method that reads the JSON body of an answer into a
+# resource: it takes the body for an object, so a list fails there with a
+# TypeError, and a string, a number or null with an AttributeError.
+_READ_ANSWER = ('openstack.resource', '_translate_response')
+
+
+def _reading_the_answer(exc: BaseException) -> bool:
+    """Whether ``exc`` was raised while openstacksdk read an answer."""
+    frames = traceback.walk_tb(exc.__traceback__)
+    return any(
+        (frame.f_globals.get('__name__'), frame.f_code.co_name) == _READ_ANSWER
+        for frame, _line in frames
     )
 
 

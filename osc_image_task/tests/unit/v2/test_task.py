@@ -721,6 +721,25 @@ class TestCreateTaskErrors(TestCreateTaskBase):
         self.assertIs(exc, raised.__cause__)
         self.image_client.create_task.assert_not_called()
 
+    def test_type_errors_of_other_code_are_not_glance_answers(self):
+        # Only openstacksdk reading the answer of the POST means that
+        # Glance answered with something that is not a task.
+        for where in ('login', 'create_task'):
+            bug = TypeError('a bug in %s' % where)
+            self.app.prepare_to_run_command.side_effect = (
+                bug if where == 'login' else None
+            )
+            self.image_client.create_task.side_effect = (
+                bug if where == 'create_task' else None
+            )
+            parsed_args = self.parse(
+                ['--type', 'import', '--input', IMPORT_JSON]
+            )
+            raised = self.assertRaises(
+                TypeError, self.cmd.take_action, parsed_args
+            )
+            self.assertIs(bug, raised)
+
     def test_nothing_printed_on_error(self):
         self.image_client.create_task.side_effect = http_error(
             400, fakes.TYPE_REQUIRED_HTML
