@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Sequence
 import functools
@@ -113,6 +114,10 @@ class CreateTask(command.ShowOne):
 
     # Set by --wait when the task failed: reported after the task is shown.
     _failure: str | None = None
+    # The clock and the sleep of --wait; None for real time. Tests give
+    # their own, which never sleep.
+    clock: Callable[[], float] | None = None
+    sleep: Callable[[float], None] | None = None
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
@@ -140,6 +145,15 @@ class CreateTask(command.ShowOne):
                 "style of the Glance documentation ({'key': 'value'}) is "
                 'accepted too. Limit: 1 MiB (required, unless import '
                 'options are given)'
+            ),
+        )
+        parser.add_argument(
+            '--dry-run',
+            action='store_true',
+            help=_(
+                'Check everything, then show the type and input of the task '
+                'that would be created, import options applied, and stop: '
+                'no request is sent and no credentials are needed'
             ),
         )
         wait = parser.add_argument_group(_('waiting'))
@@ -210,6 +224,10 @@ class CreateTask(command.ShowOne):
         self, parsed_args: argparse.Namespace
     ) -> tuple[Sequence[str], Iterable[Any]]:
         task_type, body = self._task_request(parsed_args)
+        nested = parsed_args.formatter not in _TEXT_FORMATTERS
+        if parsed_args.dry_run:
+            column = JSONColumn if nested else JSONTextColumn
+            return ('type', 'input'), (task_type, column(body))
         try:
             self._authenticate()
             # OpenStackClient adds the image API's client at run time.
@@ -233,11 +251,10 @@ class CreateTask(command.ShowOne):
             raise _not_a_task(_('no task id'))
         if parsed_args.wait:
             task = self._wait(image_client, task, parsed_args.wait_timeout)
-        nested = parsed_args.formatter not in _TEXT_FORMATTERS
-        column_names, data = zip(
-            *sorted(format_task(task, nested).items()), strict=True
+        info = sorted(format_task(task, nested).items())
+        return tuple(name for name, _value in info), tuple(
+            value for _name, value in info
         )
-        return column_names, data
 
     def run(self, parsed_args: argparse.Namespace) -> int:
         self._failure = None
@@ -261,6 +278,13 @@ class CreateTask(command.ShowOne):
         """Check the options and build the task's type and input."""
         if parsed_args.wait_timeout is not None and not parsed_args.wait:
             raise exceptions.CommandError(_('--wait-timeout needs --wait'))
+        if parsed_args.dry_run and parsed_args.wait:
+            raise exceptions.CommandError(
+                _(
+                    '--dry-run cannot be used with --wait: a dry run '
+                    'creates no task to wait for'
+                )
+            )
         try:
             task_options, image_options = _import_options(parsed_args)
             importing = bool(task_options or image_options)
@@ -302,6 +326,9 @@ class CreateTask(command.ShowOne):
                 task.id,
                 wait_mod.DEFAULT_TIMEOUT if timeout is None else timeout,
                 progress,
+                clock=self.clock,
+                sleep=self.sleep,
+                pending_warning_after=wait_mod.PENDING_WARNING_AFTER,
             )
         except KeyboardInterrupt:
             raise _Interrupted(

@@ -17,6 +17,8 @@ what is checked is what openstacksdk really sends and how the command
 reads what Glance really answers.
 """
 
+from __future__ import annotations
+
 import io
 import json
 from unittest import mock
