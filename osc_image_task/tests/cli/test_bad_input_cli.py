@@ -20,6 +20,8 @@ driver counts every connection the CLI opens, whatever the address; both
 must be 0. Good input, for contrast, does reach the cloud.
 """
 
+from __future__ import annotations
+
 import json
 import os
 from typing import NamedTuple
@@ -27,7 +29,7 @@ from typing import NamedTuple
 import fixtures
 import testtools
 
-from osc_image_task.tests.unit import fake_cloud
+from osc_image_task.tests.cli import fake_cloud
 from osc_image_task.tests.unit import fakes
 
 MIB = 1024 * 1024
@@ -518,6 +520,105 @@ class TestBadOptions(BadInputTestCase):
                 ),
             ]
         )
+
+    def test_incomplete_input_of_internal_types(self):
+        self.assertRejected(
+            [
+                Case(
+                    'location_import {}',
+                    ('--type', 'location_import', '--input', '{}'),
+                    (
+                        'an location_import task needs image_id, loc_url, '
+                        'validation_data in its input; missing: image_id, '
+                        'loc_url, validation_data. location_import is an '
+                        'internal task type',
+                    ),
+                ),
+                Case(
+                    'api_image_import without import_req',
+                    (
+                        '--type',
+                        'api_image_import',
+                        '--input',
+                        '{"image_id": "%s"}' % fakes.IMAGE_ID,
+                    ),
+                    (
+                        'missing: import_req. api_image_import is an '
+                        'internal task type',
+                    ),
+                ),
+            ]
+        )
+
+
+class TestDryRun(BadInputTestCase):
+    """--dry-run: the checks, then the task, and not one connection."""
+
+    def test_bad_input_gives_the_same_line(self):
+        cases = [
+            inline('no keys', '{}'),
+            inline('a list', '[1]'),
+            Case('no type', ('--input', '{}'), ()),
+            Case(
+                'internal', ('--type', 'location_import', '--input', '{}'), ()
+            ),
+            Case(
+                'with --wait',
+                ('--wait', '--type', 'import', '--input', IMPORT_INPUT),
+                ('--dry-run cannot be used with --wait',),
+            ),
+        ]
+        self.assertRejected(
+            [case._replace(args=('--dry-run', *case.args)) for case in cases]
+        )
+        for case in cases[:-1]:
+            without = self.run_case(case)
+            with_dry_run = self.run_case(
+                case._replace(args=('--dry-run', *case.args))
+            )
+            self.assertEqual(
+                without['stderr'], with_dry_run['stderr'], case.name
+            )
+
+    def test_prints_the_task_without_credentials(self):
+        # No --os-cloud: the clouds.yaml has no cloud by default, and the
+        # CLI's environment has no OS_* credentials at all.
+        for cloud in ((), ('--os-cloud', 'fake')):
+            result = self.cli.run(
+                '%s: %r' % (self.id(), cloud),
+                [
+                    *cloud,
+                    'image',
+                    'task',
+                    'create',
+                    '--dry-run',
+                    *IMPORT_OPTIONS,
+                    '--image-property',
+                    'os_distro=cirros',
+                    '-f',
+                    'json',
+                ],
+            )
+            self.assertEqual(0, result['exit_code'], result['stderr'])
+            self.assertEqual('', result['stderr'])
+            self.assertEqual(
+                {
+                    'type': 'import',
+                    'input': {
+                        'import_from': 'http://127.0.0.1:8000/cirros.img',
+                        'import_from_format': 'qcow2',
+                        'image_properties': {
+                            'disk_format': 'qcow2',
+                            'container_format': 'bare',
+                            'name': 'cirros',
+                            'os_distro': 'cirros',
+                        },
+                    },
+                },
+                json.loads(result['stdout']),
+            )
+            self.assertEqual(0, result['connections'])
+            self.assertEqual([], result['requests'])
 
 
 class TestGoodInputIsSent(BadInputTestCase):

@@ -25,6 +25,8 @@ how many connections it opened. One CLI and one cloud are shared by the
 tests of a test process (:func:`shared_cli`).
 """
 
+from __future__ import annotations
+
 import atexit
 import datetime
 import functools
@@ -211,7 +213,7 @@ class FakeCloud:
             'api_timeout': timeout,
         }
 
-    def handle(self, handler: '_Handler') -> None:
+    def handle(self, handler: _Handler) -> None:
         length = int(handler.headers.get('Content-Length') or 0)
         body = handler.rfile.read(length) if length else b''
         request = Recorded(
@@ -231,7 +233,7 @@ class FakeCloud:
                 chosen = answers.pop(0) if len(answers) > 1 else answers[0]
         self._send(handler, chosen or self._normal_answer(request))
 
-    def _send(self, handler: '_Handler', chosen: dict[str, Any]) -> None:
+    def _send(self, handler: _Handler, chosen: dict[str, Any]) -> None:
         if chosen.get('hang_up'):
             handler.close_connection = True
             return
@@ -425,7 +427,7 @@ class CLI:
             json.dump(self.cloud.clouds(), stream, indent=2)
         self.env = _cli_env(clouds_yaml, self.home)
         self._driver = subprocess.Popen(
-            [sys.executable, '-m', 'osc_image_task.tests.unit.cli_driver'],
+            [sys.executable, '-m', 'osc_image_task.tests.cli.cli_driver'],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -452,8 +454,12 @@ class CLI:
         stdin: bytes = b'',
         faults: dict[str, list[dict[str, Any]]] | None = None,
         glance_down: bool = False,
+        pending_warning_after: float | None = None,
     ) -> dict[str, Any]:
         """Run ``openstack ARGV`` as case ``case``; return its result.
+
+        ``pending_warning_after``, if given, replaces the seconds after
+        which ``--wait`` warns about a task still pending.
 
         The result has ``exit_code`` (None if the case was killed),
         ``stdout``, ``stderr``, ``connections`` (opened by the CLI, to
@@ -470,6 +476,7 @@ class CLI:
                             'argv': argv,
                             'stdin': stdin.decode('latin-1'),
                             'timeout': CASE_TIMEOUT,
+                            'pending_warning_after': pending_warning_after,
                         }
                     )
                     + '\n'
