@@ -47,6 +47,16 @@ IMPORT_OPTIONS = (
     '--name',
     'cirros',
 )
+#: The input that IMPORT_OPTIONS build.
+OPTIONS_INPUT = {
+    'import_from': 'http://127.0.0.1:8000/cirros.img',
+    'import_from_format': 'qcow2',
+    'image_properties': {
+        'disk_format': 'qcow2',
+        'container_format': 'bare',
+        'name': 'cirros',
+    },
+}
 NOT_JSON = '--input is not valid JSON: '
 NOT_LITERAL = '--input is neither valid JSON nor a valid single-quoted literal'
 NOT_USABLE = '--input is not usable: '
@@ -601,20 +611,10 @@ class TestDryRun(BadInputTestCase):
             )
             self.assertEqual(0, result['exit_code'], result['stderr'])
             self.assertEqual('', result['stderr'])
+            expected = json.loads(json.dumps(OPTIONS_INPUT))
+            expected['image_properties']['os_distro'] = 'cirros'
             self.assertEqual(
-                {
-                    'type': 'import',
-                    'input': {
-                        'import_from': 'http://127.0.0.1:8000/cirros.img',
-                        'import_from_format': 'qcow2',
-                        'image_properties': {
-                            'disk_format': 'qcow2',
-                            'container_format': 'bare',
-                            'name': 'cirros',
-                            'os_distro': 'cirros',
-                        },
-                    },
-                },
+                {'type': 'import', 'input': expected},
                 json.loads(result['stdout']),
             )
             self.assertEqual(0, result['connections'])
@@ -640,16 +640,8 @@ class TestGoodInputIsSent(BadInputTestCase):
                 (),
             ),
         ]
-        options_input = {
-            'import_from': 'http://127.0.0.1:8000/cirros.img',
-            'import_from_format': 'qcow2',
-            'image_properties': {
-                'disk_format': 'qcow2',
-                'container_format': 'bare',
-                'name': 'cirros',
-                'a': 'b=c',
-            },
-        }
+        options_input = json.loads(json.dumps(OPTIONS_INPUT))
+        options_input['image_properties']['a'] = 'b=c'
         for case in cases:
             result = self.run_case(case)
             self.assertEqual(0, result['exit_code'], case.name)
