@@ -121,7 +121,8 @@ class TestThroughOpenStackSDK(base.TestCommand):
         self.assertEqual('application/json', posts[0].headers['Content-Type'])
         for request in self.requests_mock.request_history:
             self.assertTrue(request.url.startswith(fakes.GLANCE_URL + '/'))
-        shown = dict(zip(columns, data, strict=True))
+        self.assertEqual(len(columns), len(data))
+        shown = dict(zip(columns, data))  # noqa: B905 - lengths checked above
         self.assertEqual(fakes.TASK_ID, shown['id'])
         self.assertEqual('pending', shown['status'])
         self.assertEqual(fakes.IMPORT_INPUT, shown['input'].machine_readable())

@@ -535,7 +535,8 @@ class TestCreateTaskOutput(TestCreateTaskBase):
             argparse.Namespace(quote_mode='nonnumeric'),
         )
         header, row = csv.reader(io.StringIO(stdout.getvalue()))
-        shown = dict(zip(header, row, strict=True))
+        self.assertEqual(len(header), len(row))
+        shown = dict(zip(header, row))  # noqa: B905 - lengths checked above
         self.assertEqual(IMPORT_TEXT, shown['input'])
         self.assertEqual(
             '{"image_id": "%s"}' % fakes.IMAGE_ID, shown['result']
