@@ -424,7 +424,7 @@ def check_task_input(task_type: str, task_input: dict[str, Any]) -> None:
         raise _internal_type_error(
             task_type,
             _(
-                'an %(type)s task needs %(needed)s in its input; missing: '
+                '--type %(type)s needs %(needed)s in the input; missing: '
                 '%(missing)s'
             )
             % {
@@ -467,7 +467,7 @@ def _check_internal_values(task_type: str, task_input: dict[str, Any]) -> None:
             raise _internal_type_error(
                 task_type,
                 _(
-                    '%(key)s in the input of an %(type)s task must be a '
+                    '%(key)s in the input of --type %(type)s must be a '
                     'non-empty string'
                 )
                 % dict(where, key=key),

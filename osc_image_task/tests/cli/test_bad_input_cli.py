@@ -538,8 +538,8 @@ class TestBadOptions(BadInputTestCase):
                     'location_import {}',
                     ('--type', 'location_import', '--input', '{}'),
                     (
-                        'an location_import task needs image_id, loc_url, '
-                        'validation_data in its input; missing: image_id, '
+                        '--type location_import needs image_id, loc_url, '
+                        'validation_data in the input; missing: image_id, '
                         'loc_url, validation_data. location_import is an '
                         'internal task type',
                     ),

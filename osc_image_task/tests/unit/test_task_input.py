@@ -1003,7 +1003,7 @@ class TestCheckInternalTypes(InputErrorAssertions):
                     task_type,
                     incomplete,
                     words=(
-                        'an %s task needs %s in its input; missing: %s. '
+                        '--type %s needs %s in the input; missing: %s. '
                         % (
                             task_type,
                             ', '.join(task_input.TASK_KEYS[task_type]),
@@ -1045,7 +1045,7 @@ class TestCheckInternalTypes(InputErrorAssertions):
                     task_type,
                     dict(body, **{key: value}),
                     words=(
-                        '%s in the input of an %s task must be a non-empty '
+                        '%s in the input of --type %s must be a non-empty '
                         'string. ' % (key, task_type),
                         'internal task type',
                     ),
