@@ -273,7 +273,8 @@ class TestHTTPErrors(FaultTestCase):
         self.assertEqual(
             'Task %s is still pending after 3 s; it has not started: Glance '
             'may have lost it (a worker that restarted, or a database error '
-            'that only the glance-api log shows). Check with: %s, and look '
+            'that only the glance-api log shows), or its task threads are '
+            'all busy. Check with: %s, and look '
             'for %s in the glance-api log' % (TASK_ID, SHOW, TASK_ID),
             line,
         )

@@ -323,7 +323,8 @@ class TestPendingWarning(testtools.TestCase):
             warning,
             r'^Warning: task tid is still pending after 6\d s; it has not '
             r'started: Glance may have lost it \(a worker that restarted, '
-            r'or a database error that only the glance-api log shows\)\. '
+            r'or a database error that only the glance-api log shows\), or '
+            r'its task threads are all busy\. '
             r'Check with: openstack image task show tid, and look for tid '
             r'in the glance-api log\. Waiting goes on until --wait-timeout$',
         )
@@ -332,9 +333,9 @@ class TestPendingWarning(testtools.TestCase):
         self.assertEqual(
             'Task tid is still pending after 300 s; it has not started: '
             'Glance may have lost it (a worker that restarted, or a '
-            'database error that only the glance-api log shows). Check '
-            'with: openstack image task show tid, and look for tid in the '
-            'glance-api log',
+            'database error that only the glance-api log shows), or its '
+            'task threads are all busy. Check with: openstack image task '
+            'show tid, and look for tid in the glance-api log',
             str(exc),
         )
 
