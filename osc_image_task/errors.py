@@ -12,6 +12,8 @@
 
 """One-line messages for the errors that talking to Glance can raise."""
 
+from __future__ import annotations
+
 import html
 import json
 import re

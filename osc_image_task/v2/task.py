@@ -61,7 +61,15 @@ _HIDDEN_FIELDS = frozenset({'location', 'name', 'schema', 'links', 'tags'})
 _TEXT_FORMATTERS = frozenset({'value', 'shell', 'csv'})
 
 
-class JSONColumn(columns.FormattableColumn[Any]):
+if typing.TYPE_CHECKING:
+    _Column = columns.FormattableColumn[Any]
+else:
+    # Older cliff (4.2 of OpenStack 2023.1) has no type parameters here:
+    # subscripting fails at run time.
+    _Column = columns.FormattableColumn
+
+
+class JSONColumn(_Column):
     """A value that prints as JSON text and stays nested in json/yaml."""
 
     def human_readable(self) -> str:
