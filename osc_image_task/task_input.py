@@ -37,9 +37,21 @@ from osc_image_task.i18n import _
 #: The largest input accepted, in bytes of UTF-8.
 MAX_INPUT_BYTES = 1024 * 1024
 
-#: Keys that Glance needs in the input of an ``import`` task. Glance accepts
-#: a task without them and only fails it later, so they are checked here.
-IMPORT_KEYS = ('import_from', 'import_from_format', 'image_properties')
+#: The keys that Glance needs in the input of each task type it knows
+#: (Glance 33: ``unpack_task_input`` in ``glance/common/scripts/utils.py``
+#: and ``_get_flow`` in ``glance/async_/taskflow_executor.py``). Glance
+#: accepts a task without them and only fails it later, so they are
+#: checked here.
+TASK_KEYS = {
+    'import': ('import_from', 'import_from_format', 'image_properties'),
+    'api_image_import': ('image_id', 'import_req'),
+    'location_import': ('image_id', 'loc_url', 'validation_data'),
+}
+#: The task types that Glance creates itself, and the API that does so.
+INTERNAL_TYPES = {
+    'api_image_import': _('image import (POST /v2/images/ID/import)'),
+    'location_import': _('the locations API (POST /v2/images/ID/locations)'),
+}
 
 _BOM = '\ufeff'
 # An unsigned JSON number; the sign is a separate token in Python.
@@ -402,21 +414,48 @@ def _node_name(node: ast.expr) -> str:
     return type(node).__name__.lower()
 
 
-def check_import_input(task_input: dict[str, Any]) -> None:
-    """Check the keys Glance needs in an ``import`` task's input."""
-    missing = [key for key in IMPORT_KEYS if key not in task_input]
+def check_task_input(task_type: str, task_input: dict[str, Any]) -> None:
+    """Check the keys Glance needs in the input of a task type it knows.
+
+    Glance accepts such a task without them and only fails it later. Other
+    types are left to Glance, which names the types it accepts.
+    """
+    if task_type not in TASK_KEYS:
+        return
+    needed = TASK_KEYS[task_type]
+    missing = [key for key in needed if key not in task_input]
     if missing:
-        raise TaskInputError(
+        if task_type == 'import':
+            raise TaskInputError(
+                _(
+                    'an import task needs %(needed)s in its input (or the '
+                    'options --import-from, --import-from-format and '
+                    '--disk-format/--container-format/--name); missing: '
+                    '%(missing)s'
+                )
+                % {'needed': ', '.join(needed), 'missing': ', '.join(missing)}
+            )
+        raise _internal_type_error(
+            task_type,
             _(
-                'an import task needs %(needed)s in its input (or the '
-                'options --import-from, --import-from-format and '
-                '--disk-format/--container-format/--name); missing: '
+                '--type %(type)s needs %(needed)s in the input; missing: '
                 '%(missing)s'
             )
-            % {'needed': ', '.join(IMPORT_KEYS), 'missing': ', '.join(missing)}
+            % {
+                'type': task_type,
+                'needed': ', '.join(needed),
+                'missing': ', '.join(missing),
+            },
         )
+    if task_type == 'import':
+        _check_import_values(task_input)
+    else:
+        _check_internal_values(task_type, task_input)
+
+
+def _check_import_values(task_input: dict[str, Any]) -> None:
     for key in ('import_from', 'import_from_format'):
-        if not isinstance(task_input[key], str) or not task_input[key]:
+        if not _is_text(task_input[key]):
             raise TaskInputError(
                 _(
                     '%s in the input of an import task must be a non-empty '
@@ -432,6 +471,64 @@ def check_import_input(task_input: dict[str, Any]) -> None:
             )
             % _describe(task_input['image_properties'])
         )
+
+
+def _check_internal_values(task_type: str, task_input: dict[str, Any]) -> None:
+    where = {'type': task_type}
+    texts = ('image_id', 'loc_url')
+    for key in texts:
+        if key in TASK_KEYS[task_type] and not _is_text(task_input[key]):
+            raise _internal_type_error(
+                task_type,
+                _(
+                    '%(key)s in the input of --type %(type)s must be a '
+                    'non-empty string'
+                )
+                % dict(where, key=key),
+            )
+    if task_type == 'location_import' and not isinstance(
+        task_input['validation_data'], dict
+    ):
+        raise _internal_type_error(
+            task_type,
+            _(
+                'validation_data in the input of a location_import task '
+                'must be an object (it may be empty), not %s'
+            )
+            % _describe(task_input['validation_data']),
+        )
+    if task_type == 'api_image_import':
+        # Glance reads import_req['method']['name'] to choose the flow.
+        request = task_input['import_req']
+        method = request.get('method') if isinstance(request, dict) else None
+        name = method.get('name') if isinstance(method, dict) else None
+        if not _is_text(name):
+            raise _internal_type_error(
+                task_type,
+                _(
+                    'import_req in the input of an api_image_import task '
+                    'must be an object such as {"method": {"name": '
+                    '"web-download", "uri": "..."}}'
+                ),
+            )
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str) and bool(value)
+
+
+def _internal_type_error(task_type: str, problem: str) -> TaskInputError:
+    return TaskInputError(
+        _(
+            '%(problem)s. %(type)s is an internal task type that Glance '
+            'creates itself for %(api)s; it is rarely created by hand'
+        )
+        % {
+            'problem': problem,
+            'type': task_type,
+            'api': INTERNAL_TYPES[task_type],
+        }
+    )
 
 
 def parse_image_property(text: str) -> tuple[str, str]:

@@ -20,6 +20,8 @@ when the test process exits. A cloud that cannot start fails the tests:
 they never skip.
 """
 
+from __future__ import annotations
+
 import atexit
 import json
 import os
@@ -30,6 +32,7 @@ import sys
 import tempfile
 import time
 
+import fixtures
 import openstack
 from openstack import config as sdk_config
 import testtools
@@ -112,14 +115,25 @@ class FunctionalTestBase(testtools.TestCase):
         self.image_api = connection(self.clouds['admin']).image
 
     def openstack(self, *args, cloud='admin', stdin=None, check=True):
-        """Run the real ``openstack`` CLI; return the CompletedProcess."""
-        argv = [OPENSTACK, '--os-cloud', self.clouds[cloud], *args]
+        """Run the real ``openstack`` CLI; return the CompletedProcess.
+
+        With ``cloud`` None, the CLI gets no cloud and no credentials at
+        all: no clouds.yaml, no ``OS_*`` variables, an empty home.
+        """
+        env = cli_env()
+        argv = [OPENSTACK, *args]
+        if cloud is None:
+            home = self.useFixture(fixtures.TempHomeDir()).path
+            del env['OS_CLIENT_CONFIG_FILE']
+            env.update(HOME=home, XDG_CONFIG_HOME=home)
+        else:
+            argv[1:1] = ['--os-cloud', self.clouds[cloud]]
         result = subprocess.run(
             argv,
             input=stdin,
             capture_output=True,
             text=True,
-            env=cli_env(),
+            env=env,
             timeout=300,
         )
         self.addDetail(
@@ -189,6 +203,11 @@ class FunctionalTestBase(testtools.TestCase):
         image_id = (task.get('result') or {}).get('image_id')
         if image_id:
             self.image_api.delete_image(image_id, ignore_missing=True)
+
+    def glance_posts(self):
+        """How many POST /v2/tasks requests Glance has logged so far."""
+        log = pathlib.Path(self.state['logs']['glance']).read_text()
+        return log.count('"POST /v2/tasks HTTP/1.1"')
 
     def task_ids(self):
         return {task.id for task in self.image_api.tasks()}

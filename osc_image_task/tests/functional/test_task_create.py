@@ -10,6 +10,8 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
+from __future__ import annotations
+
 import json
 import os
 
@@ -322,3 +324,149 @@ class TestRefusals(base.FunctionalTestBase):
             'Cannot connect to the image service at %s' % down_url, line
         )
         self.assertIn('Is Glance running', line)
+
+
+class TestTaskTypes(base.FunctionalTestBase):
+    """The types Glance knows are checked here; others are Glance's."""
+
+    def test_incomplete_input_of_a_known_type_sends_nothing(self):
+        cases = [
+            (
+                'location_import',
+                '{}',
+                'missing: image_id, loc_url, validation_data. '
+                'location_import is an internal task type',
+            ),
+            (
+                'api_image_import',
+                '{"image_id": "00000000-0000-0000-0000-000000000000"}',
+                'missing: import_req. api_image_import is an internal task '
+                'type',
+            ),
+            ('import', '{}', 'an import task needs import_from'),
+        ]
+        before = self.task_ids(), self.glance_posts()
+        for task_type, text, expected in cases:
+            result = self.openstack(
+                'image',
+                'task',
+                'create',
+                '--type',
+                task_type,
+                '--input',
+                text,
+                check=False,
+            )
+            self.assertEqual(1, result.returncode, task_type)
+            self.assertIn(expected, self.assert_one_clean_line(result))
+        self.assertEqual(before, (self.task_ids(), self.glance_posts()))
+
+    def test_unknown_type_reaches_glance_which_names_the_types(self):
+        before = self.task_ids(), self.glance_posts()
+        result = self.openstack(
+            'image',
+            'task',
+            'create',
+            '--type',
+            'export',
+            '--input',
+            '{"to": "somewhere"}',
+            check=False,
+        )
+        self.assertEqual(1, result.returncode)
+        line = self.assert_one_clean_line(result)
+        self.assertTrue(
+            line.startswith(
+                'Glance rejected the task (HTTP 400 Bad Request): Provided '
+                "object does not match schema 'task': 'export' is not one "
+                'of'
+            ),
+            line,
+        )
+        for task_type in ('import', 'api_image_import', 'location_import'):
+            self.assertIn("'%s'" % task_type, line)
+        # The POST reached Glance (which is also what makes the count of
+        # the other tests mean something); no task was made.
+        self.assertEqual(
+            (before[0], before[1] + 1), (self.task_ids(), self.glance_posts())
+        )
+
+
+class TestDryRun(base.FunctionalTestBase):
+    """--dry-run shows the task it would create and sends nothing."""
+
+    def dry_run(self, *args, cloud='admin', check=True):
+        return self.openstack(
+            'image',
+            'task',
+            'create',
+            '--dry-run',
+            *args,
+            cloud=cloud,
+            check=check,
+        )
+
+    def test_shows_the_merged_input_without_a_request(self):
+        body = self.import_input('dry')
+        expected = json.loads(json.dumps(body))
+        expected['image_properties'].update(name='renamed', os_distro='x')
+        before = self.task_ids(), self.glance_posts()
+        for cloud in ('admin', None):
+            result = self.dry_run(
+                '--input',
+                json.dumps(body),
+                '--name',
+                'renamed',
+                '--image-property',
+                'os_distro=x',
+                '-f',
+                'json',
+                cloud=cloud,
+            )
+            self.assertEqual('', result.stderr, cloud)
+            self.assertEqual(
+                {'type': 'import', 'input': expected},
+                json.loads(result.stdout),
+                cloud,
+            )
+        self.assertEqual(before, (self.task_ids(), self.glance_posts()))
+
+    def test_table_and_value(self):
+        body = self.import_input('dry')
+        text = json.dumps(body, ensure_ascii=False)
+        table = self.dry_run('--type', 'import', '--input', text).stdout
+        self.assertIn('| type  | import', table)
+        self.assertIn('| input | %s' % text[:40], table)
+        value = self.dry_run(
+            '--type', 'import', '--input', text, '-f', 'value', '-c', 'input'
+        ).stdout
+        self.assertEqual(body, json.loads(value))
+
+    def test_bad_input_gives_the_error_of_a_real_run(self):
+        for args in (
+            ('--type', 'location_import', '--input', '{}'),
+            ('--type', 'import', '--input', '{"import_from": "x"}'),
+        ):
+            real = self.openstack(
+                'image', 'task', 'create', *args, check=False
+            )
+            dry = self.dry_run(*args, cloud=None, check=False)
+            self.assertEqual(
+                (1, self.assert_one_clean_line(real)),
+                (dry.returncode, self.assert_one_clean_line(dry)),
+            )
+
+    def test_not_with_wait(self):
+        result = self.dry_run(
+            '--wait',
+            '--input',
+            json.dumps(self.import_input('dry')),
+            '--type',
+            'import',
+            check=False,
+        )
+        self.assertEqual(1, result.returncode)
+        self.assertIn(
+            '--dry-run cannot be used with --wait',
+            self.assert_one_clean_line(result),
+        )

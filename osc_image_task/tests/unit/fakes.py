@@ -28,6 +28,22 @@ TASK_ID = 'b7a4c6e2-3f1d-4a8e-9c5b-2d7e8f9a0b1c'
 IMAGE_ID = '5f0d6b8e-2c1a-4e7b-9d3f-8a6c4b2e1f09'
 OWNER_ID = 'e4f8c1a2b3d44e5f8a9b0c1d2e3f4a5b'
 
+
+class FakeClock:
+    """A monotonic clock that only moves when something sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
 #: A complete input for an import task, with an apostrophe and non-ASCII
 #: text in a value.
 IMPORT_INPUT: dict[str, Any] = {

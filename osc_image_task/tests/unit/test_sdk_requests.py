@@ -17,6 +17,8 @@ what is checked is what openstacksdk really sends and how the command
 reads what Glance really answers.
 """
 
+from __future__ import annotations
+
 import io
 import json
 from unittest import mock
@@ -227,8 +229,20 @@ class TestThroughOpenStackSDK(base.TestCommand):
         self.assertCommandErrorOnly(json.dumps(fakes.IMPORT_INPUT))
 
     def test_answer_not_an_object(self):
-        self.answer(201, json=['not', 'a', 'task'])
-        self.assertCommandErrorOnly(json.dumps(fakes.IMPORT_INPUT))
+        for body in (['not', 'a', 'task'], 'a task', 5, True):
+            self.answer(201, json=body)
+            exc = self.assertRaises(
+                exceptions.CommandError,
+                self.run_cmd,
+                json.dumps(fakes.IMPORT_INPUT),
+            )
+            self.assertEqual(
+                'Glance answered POST /v2/tasks with something that is not '
+                'a task (not a JSON object); the task may or may not exist: '
+                'check with openstack image task list',
+                str(exc),
+                body,
+            )
 
 
 _HTML = {'Content-Type': fakes.HTML}

@@ -10,6 +10,8 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
+from __future__ import annotations
+
 import io
 import os
 import sys
@@ -906,18 +908,21 @@ class TestReadTaskInput(InputErrorAssertions):
 
 
 class TestCheckImportInput(InputErrorAssertions):
+    """The input of an import task, checked before it is sent."""
+
     def test_complete(self):
         body = fakes.import_input()
         body['extra'] = 'kept'
-        self.assertIsNone(task_input.check_import_input(body))
+        self.assertIsNone(task_input.check_task_input('import', body))
 
     def test_each_key_missing(self):
-        for key in task_input.IMPORT_KEYS:
+        for key in task_input.TASK_KEYS['import']:
             body = fakes.import_input()
             del body[key]
             message = self.assertInputError(
                 'without %s' % key,
-                task_input.check_import_input,
+                task_input.check_task_input,
+                'import',
                 body,
                 words=(
                     'an import task needs import_from, import_from_format, '
@@ -930,7 +935,8 @@ class TestCheckImportInput(InputErrorAssertions):
     def test_all_keys_missing(self):
         self.assertInputError(
             'empty input',
-            task_input.check_import_input,
+            task_input.check_task_input,
+            'import',
             {},
             words=(
                 'missing: import_from, import_from_format, image_properties',
@@ -949,7 +955,8 @@ class TestCheckImportInput(InputErrorAssertions):
             body['image_properties'] = value
             self.assertInputError(
                 'image_properties %r' % (value,),
-                task_input.check_import_input,
+                task_input.check_task_input,
+                'import',
                 body,
                 words=(
                     'image_properties in the input of an import task must '
@@ -964,13 +971,152 @@ class TestCheckImportInput(InputErrorAssertions):
                 body[key] = value
                 self.assertInputError(
                     '%s %r' % (key, value),
-                    task_input.check_import_input,
+                    task_input.check_task_input,
+                    'import',
                     body,
                     words=(
                         '%s in the input of an import task must be a '
                         'non-empty string' % key,
                     ),
                 )
+
+
+LOCATION_INPUT = {
+    'image_id': fakes.IMAGE_ID,
+    'loc_url': 'http://127.0.0.1:8000/cirros.raw',
+    'validation_data': {},
+}
+API_IMPORT_INPUT = {
+    'image_id': fakes.IMAGE_ID,
+    'import_req': {
+        'method': {
+            'name': 'web-download',
+            'uri': 'http://127.0.0.1:8000/cirros.raw',
+        }
+    },
+    'backend': None,
+}
+
+
+class TestCheckInternalTypes(InputErrorAssertions):
+    """api_image_import and location_import, which Glance creates itself."""
+
+    def test_complete(self):
+        for task_type, body in (
+            ('location_import', LOCATION_INPUT),
+            ('api_image_import', API_IMPORT_INPUT),
+            (
+                'location_import',
+                dict(
+                    LOCATION_INPUT,
+                    validation_data={
+                        'os_hash_algo': 'sha512',
+                        'os_hash_value': 'ab',
+                    },
+                ),
+            ),
+        ):
+            self.assertIsNone(task_input.check_task_input(task_type, body))
+
+    def test_each_key_missing(self):
+        for task_type, body, api in (
+            ('location_import', LOCATION_INPUT, 'locations API'),
+            ('api_image_import', API_IMPORT_INPUT, 'image import'),
+        ):
+            for key in task_input.TASK_KEYS[task_type]:
+                incomplete = dict(body)
+                del incomplete[key]
+                message = self.assertInputError(
+                    '%s without %s' % (task_type, key),
+                    task_input.check_task_input,
+                    task_type,
+                    incomplete,
+                    words=(
+                        '--type %s needs %s in the input; missing: %s. '
+                        % (
+                            task_type,
+                            ', '.join(task_input.TASK_KEYS[task_type]),
+                            key,
+                        ),
+                        '%s is an internal task type that Glance creates '
+                        'itself for' % task_type,
+                        api,
+                    ),
+                )
+                self.assertNotIn('--import-from', message)
+
+    def test_empty_input(self):
+        self.assertInputError(
+            'location_import {}',
+            task_input.check_task_input,
+            'location_import',
+            {},
+            words=('missing: image_id, loc_url, validation_data.',),
+        )
+        self.assertInputError(
+            'api_image_import {}',
+            task_input.check_task_input,
+            'api_image_import',
+            {},
+            words=('missing: image_id, import_req.',),
+        )
+
+    def test_not_a_non_empty_string(self):
+        for task_type, body, key in (
+            ('location_import', LOCATION_INPUT, 'image_id'),
+            ('location_import', LOCATION_INPUT, 'loc_url'),
+            ('api_image_import', API_IMPORT_INPUT, 'image_id'),
+        ):
+            for value in ('', None, 5, ['x'], {}):
+                self.assertInputError(
+                    '%s %s %r' % (task_type, key, value),
+                    task_input.check_task_input,
+                    task_type,
+                    dict(body, **{key: value}),
+                    words=(
+                        '%s in the input of --type %s must be a non-empty '
+                        'string. ' % (key, task_type),
+                        'internal task type',
+                    ),
+                )
+
+    def test_validation_data_not_an_object(self):
+        for value, name in ((None, 'null'), ([], 'a list'), ('x', 'a string')):
+            self.assertInputError(
+                'validation_data %r' % (value,),
+                task_input.check_task_input,
+                'location_import',
+                dict(LOCATION_INPUT, validation_data=value),
+                words=('must be an object (it may be empty), not %s.' % name,),
+            )
+
+    def test_import_req_without_a_method_name(self):
+        # Glance chooses the flow by import_req['method']['name'].
+        for value in (
+            None,
+            'web-download',
+            {},
+            {'method': 'web-download'},
+            {'method': {}},
+            {'method': {'name': ''}},
+            {'method': {'name': 5}},
+        ):
+            self.assertInputError(
+                'import_req %r' % (value,),
+                task_input.check_task_input,
+                'api_image_import',
+                dict(API_IMPORT_INPUT, import_req=value),
+                words=(
+                    'import_req in the input of an api_image_import task '
+                    'must be an object such as {"method": {"name": '
+                    '"web-download"',
+                    'internal task type',
+                ),
+            )
+
+    def test_other_types_are_left_to_glance(self):
+        for task_type in ('export', 'Import', 'import ', 'clone'):
+            self.assertIsNone(task_input.check_task_input(task_type, {}))
 
 
 class TestImportOptions(InputErrorAssertions):

@@ -10,6 +10,8 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
+from __future__ import annotations
+
 import io
 import itertools
 
@@ -19,21 +21,9 @@ from openstack.image.v2 import task as sdk_task
 import testtools
 
 from osc_image_task import wait
+from osc_image_task.tests.unit import fakes
 
-
-class FakeClock:
-    """A monotonic clock that only moves when something sleeps."""
-
-    def __init__(self):
-        self.now = 0.0
-        self.sleeps = []
-
-    def monotonic(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds
+FakeClock = fakes.FakeClock
 
 
 class FakeGlance:
@@ -94,7 +84,7 @@ class TestWaitForTask(testtools.TestCase):
         self.stderr = io.StringIO()
         self.progress = wait.Progress(self.stderr, 'tid')
 
-    def _wait(self, glance, timeout=3600.0):
+    def _wait(self, glance, timeout=3600.0, **kwargs):
         return wait.wait_for_task(
             glance.get_task,
             'tid',
@@ -102,6 +92,7 @@ class TestWaitForTask(testtools.TestCase):
             self.progress,
             clock=self.clock.monotonic,
             sleep=self.clock.sleep,
+            **kwargs,
         )
 
     def test_quick_success_is_seen_within_half_a_second(self):
@@ -296,3 +287,120 @@ class TestWaitForTask(testtools.TestCase):
             sleep=self.clock.sleep,
         )
         self.assertTrue(stream.getvalue().endswith('\n'))
+
+
+class TestPendingWarning(testtools.TestCase):
+    """A task that Glance never starts: one warning, then the timeout."""
+
+    def setUp(self):
+        super().setUp()
+        self.clock = FakeClock()
+
+    def _wait(self, schedule, timeout, stream=None, **kwargs):
+        self.stream = stream or io.StringIO()
+        self.glance = FakeGlance(self.clock, schedule)
+        return wait.wait_for_task(
+            self.glance.get_task,
+            'tid',
+            timeout,
+            wait.Progress(self.stream, 'tid'),
+            clock=self.clock.monotonic,
+            sleep=self.clock.sleep,
+            **kwargs,
+        )
+
+    def warnings(self):
+        return [
+            line
+            for line in self.stream.getvalue().splitlines()
+            if line.startswith('Warning')
+        ]
+
+    def test_warned_once_then_waits_until_the_timeout(self):
+        exc = self.assertRaises(wait.WaitError, self._wait, [], 300.0)
+        [warning] = self.warnings()
+        self.assertRegex(
+            warning,
+            r'^Warning: task tid is still pending after 6\d s; it has not '
+            r'started: Glance may have lost it \(a worker that restarted, '
+            r'or a database error that only the glance-api log shows\), or '
+            r'its task threads are all busy\. '
+            r'Check with: openstack image task show tid, and look for tid '
+            r'in the glance-api log\. Waiting goes on until --wait-timeout$',
+        )
+        # Waiting went on to the timeout after the warning.
+        self.assertEqual(300.0, self.clock.now)
+        self.assertEqual(
+            'Task tid is still pending after 300 s; it has not started: '
+            'Glance may have lost it (a worker that restarted, or a '
+            'database error that only the glance-api log shows), or its '
+            'task threads are all busy. Check with: openstack image task '
+            'show tid, and look for tid in the glance-api log',
+            str(exc),
+        )
+
+    def test_warned_at_the_first_poll_past_the_threshold(self):
+        self.assertRaises(
+            wait.WaitError, self._wait, [], 30.0, pending_warning_after=2.0
+        )
+        lines = self.stream.getvalue().splitlines()
+        self.assertEqual('Task tid: pending after 0.5 s', lines[0])
+        self.assertTrue(
+            lines[1].startswith(
+                'Warning: task tid is still pending after 2 s;'
+            ),
+            lines,
+        )
+        self.assertEqual(1, len(self.warnings()))
+
+    def test_no_warning_once_the_task_started(self):
+        task = self._wait(
+            [(30.0, 'processing'), (200.0, 'success')],
+            3600.0,
+            pending_warning_after=60.0,
+        )
+        self.assertEqual('success', task.status)
+        self.assertEqual([], self.warnings())
+
+    def test_no_warning_before_the_threshold(self):
+        task = self._wait([(59.0, 'success')], 3600.0)
+        self.assertEqual('success', task.status)
+        self.assertEqual([], self.warnings())
+
+    def test_timeout_before_the_threshold_says_it_in_the_message(self):
+        exc = self.assertRaises(wait.WaitError, self._wait, [], 5.0)
+        self.assertEqual([], self.warnings())
+        self.assertIn('still pending after 5 s; it has not started', str(exc))
+
+    def test_timeout_while_processing_is_not_a_lost_task(self):
+        exc = self.assertRaises(
+            wait.WaitError,
+            self._wait,
+            [(1.0, 'processing')],
+            120.0,
+            pending_warning_after=0.5,
+        )
+        self.assertEqual(
+            'Task tid is still processing after 120 s; it goes on in Glance. '
+            'Follow it with: openstack image task show tid',
+            str(exc),
+        )
+        # Pending at the first poll, past the threshold: one warning.
+        self.assertEqual(1, len(self.warnings()))
+
+    def test_warning_on_a_terminal_has_a_line_of_its_own(self):
+        self.assertRaises(
+            wait.WaitError,
+            self._wait,
+            [],
+            3.0,
+            stream=TTYStream(),
+            pending_warning_after=1.0,
+        )
+        output = self.stream.getvalue()
+        self.assertIn(
+            '\rTask tid: pending after 1.0 s\nWarning: task tid', output
+        )
+        self.assertIn(
+            '--wait-timeout\n\rTask tid: pending after 1.5 s', output
+        )

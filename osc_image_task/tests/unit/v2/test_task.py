@@ -10,6 +10,8 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
+from __future__ import annotations
+
 import argparse
 import csv
 import io
@@ -147,6 +149,7 @@ class TestCreateTaskParser(TestCreateTaskBase):
         verifylist = [
             ('type', 'import'),
             ('input', '-'),
+            ('dry_run', False),
             ('wait', False),
             ('wait_timeout', None),
             ('import_from', None),
@@ -374,6 +377,35 @@ class TestCreateTask(TestCreateTaskBase):
             type='export', input={'to': 'x'}
         )
 
+    def test_internal_types_are_checked_before_sending(self):
+        for task_type, body, missing in (
+            ('location_import', {}, 'image_id, loc_url, validation_data'),
+            ('location_import', {'image_id': 'x'}, 'loc_url, validation_data'),
+            ('api_image_import', {'image_id': 'x'}, 'import_req'),
+        ):
+            self.assertCommandError(
+                ['--type', task_type, '--input', json.dumps(body)],
+                'missing: %s.' % missing,
+                '%s is an internal task type' % task_type,
+            )
+        self.image_client.create_task.assert_not_called()
+        self.app.prepare_to_run_command.assert_not_called()
+
+    def test_internal_type_with_complete_input_is_sent(self):
+        body = {
+            'image_id': fakes.IMAGE_ID,
+            'loc_url': 'http://127.0.0.1:8000/c.img',
+            'validation_data': {},
+        }
+        self.cmd.take_action(
+            self.parse(
+                ['--type', 'location_import', '--input', json.dumps(body)]
+            )
+        )
+        self.image_client.create_task.assert_called_once_with(
+            type='location_import', input=body
+        )
+
     def test_import_type_with_empty_input(self):
         self.assertCommandError(
             ['--type', 'import', '--input', '{}'],
@@ -529,6 +561,97 @@ class TestCreateTaskOutput(TestCreateTaskBase):
         self.assertIn('| status | success', output)
         self.assertNotIn('input', output)
         self.assertEqual(6, len(output.splitlines()))
+
+
+class TestCreateTaskDryRun(TestCreateTaskBase):
+    """--dry-run: every check, then the task that would be created."""
+
+    def setUp(self):
+        super().setUp()
+        self.useFixture(fixtures.EnvironmentVariable('CLIFF_MAX_TERM_WIDTH'))
+
+    def run_cmd(self, *args):
+        parsed_args = self.parse(['--dry-run', *args])
+        self.assertTrue(parsed_args.dry_run)
+        self.assertEqual(0, self.cmd.run(parsed_args))
+        self.image_client.create_task.assert_not_called()
+        self.app.prepare_to_run_command.assert_not_called()
+        return self.app.stdout.getvalue()
+
+    def test_json(self):
+        output = self.run_cmd(
+            '--type', 'import', '--input', IMPORT_JSON, '-f', 'json'
+        )
+        self.assertEqual(
+            {'type': 'import', 'input': fakes.IMPORT_INPUT}, json.loads(output)
+        )
+
+    def test_import_options_applied(self):
+        output = self.run_cmd(
+            '--input',
+            IMPORT_JSON,
+            '--name',
+            'renamed',
+            '--image-property',
+            'os_distro=cirros',
+            '-f',
+            'yaml',
+        )
+        expected = json.loads(IMPORT_JSON)
+        expected['image_properties'].update(name='renamed', os_distro='cirros')
+        self.assertEqual(
+            {'type': 'import', 'input': expected}, yaml.safe_load(output)
+        )
+
+    def test_table_shows_the_input_as_json_text(self):
+        output = self.run_cmd('--type', 'import', '--input', IMPORT_JSON)
+        rows = {
+            line.split('|')[1].strip(): line.split('|')[2].strip()
+            for line in output.splitlines()
+            if line.startswith('|')
+        }
+        self.assertEqual(
+            {'Field': 'Value', 'type': 'import', 'input': IMPORT_TEXT}, rows
+        )
+
+    def test_value(self):
+        self.assertEqual(
+            'export\n{"to": "x"}\n',
+            self.run_cmd(
+                '--type', 'export', '--input', "{'to': 'x'}", '-f', 'value'
+            ),
+        )
+
+    def test_bad_input_gives_the_same_error(self):
+        for arglist in (
+            ['--type', 'import', '--input', '{"import_from": "x"}'],
+            ['--type', 'location_import', '--input', '{}'],
+            ['--type', 'import', '--input', '[1]'],
+            ['--input', '{}'],
+            ['--import-from', 'http://x/y', '--type', 'export'],
+        ):
+            without = str(self.assertCommandError(arglist))
+            with_dry_run = str(
+                self.assertCommandError(['--dry-run', *arglist])
+            )
+            self.assertEqual(without, with_dry_run)
+        self.image_client.create_task.assert_not_called()
+        self.app.prepare_to_run_command.assert_not_called()
+
+    def test_not_with_wait(self):
+        self.assertCommandError(
+            [
+                '--dry-run',
+                '--wait',
+                '--type',
+                'import',
+                '--input',
+                IMPORT_JSON,
+            ],
+            '--dry-run cannot be used with --wait',
+        )
+        self.image_client.create_task.assert_not_called()
+        self.app.prepare_to_run_command.assert_not_called()
 
 
 class TestCreateTaskErrors(TestCreateTaskBase):
@@ -692,6 +815,25 @@ class TestCreateTaskErrors(TestCreateTaskBase):
         )
         self.assertIs(exc, raised.__cause__)
         self.image_client.create_task.assert_not_called()
+
+    def test_type_errors_of_other_code_are_not_glance_answers(self):
+        # Only openstacksdk reading the answer of the POST means that
+        # Glance answered with something that is not a task.
+        for where in ('login', 'create_task'):
+            bug = TypeError('a bug in %s' % where)
+            self.app.prepare_to_run_command.side_effect = (
+                bug if where == 'login' else None
+            )
+            self.image_client.create_task.side_effect = (
+                bug if where == 'create_task' else None
+            )
+            parsed_args = self.parse(
+                ['--type', 'import', '--input', IMPORT_JSON]
+            )
+            raised = self.assertRaises(
+                TypeError, self.cmd.take_action, parsed_args
+            )
+            self.assertIs(bug, raised)
 
     def test_nothing_printed_on_error(self):
         self.image_client.create_task.side_effect = http_error(

@@ -32,7 +32,7 @@ from typing import Any
 
 import testtools
 
-from osc_image_task.tests.unit import fake_cloud
+from osc_image_task.tests.cli import fake_cloud
 from osc_image_task.tests.unit import fakes
 
 TASK_ID = fakes.TASK_ID
@@ -68,6 +68,12 @@ OTHER_LINES = {
     ),
     # --wait, on a stderr that is not a terminal.
     'progress': re.compile(r'Task %s: \w+ after \d+\.\d s' % TASK_ID),
+    # --wait, once, about a task still pending after a while.
+    'pending_warning': re.compile(
+        r'Warning: task %s is still pending after \d+ s; it has not '
+        r'started: Glance may have lost it .*Waiting goes on until '
+        r'--wait-timeout' % TASK_ID
+    ),
 }
 
 _KEYSTONEAUTH = tuple(
@@ -118,12 +124,14 @@ class FaultTestCase(testtools.TestCase):
         extra: tuple[str, ...] = (),
         faults: dict[str, list[dict[str, Any]]] | None = None,
         glance_down: bool = False,
+        pending_warning_after: float | None = None,
     ) -> dict[str, Any]:
         result = self.cli.run(
             self.id(),
             ['--os-cloud', cloud, *CREATE, '--input', IMPORT_INPUT, *extra],
             faults=faults,
             glance_down=glance_down,
+            pending_warning_after=pending_warning_after,
         )
         self.addDetail(
             'cli',
@@ -260,6 +268,25 @@ class TestHTTPErrors(FaultTestCase):
         self.assertIn('HTTP 409 Conflict', line)
         self.assertIn('POST %s/v2/tasks' % self.cli.cloud.glance.url, line)
         self.assertIn('There was a conflict', line)
+
+    def test_task_that_never_starts(self):
+        # A task that Glance lost: pending for good.
+        still_pending = fake_cloud.answer(200, fake_cloud.glance_task())
+        result = self.create(
+            extra=('--wait', '--wait-timeout', '3'),
+            faults={POST: [PENDING], GET: [still_pending]},
+            pending_warning_after=1,
+        )
+        line = self.assertFault(result, progress=1, pending_warning=1)
+        self.assertEqual(
+            'Task %s is still pending after 3 s; it has not started: Glance '
+            'may have lost it (a worker that restarted, or a database error '
+            'that only the glance-api log shows), or its task threads are '
+            'all busy. Check with: %s, and look '
+            'for %s in the glance-api log' % (TASK_ID, SHOW, TASK_ID),
+            line,
+        )
+        self.assertIn(SHOW, result['stderr'].splitlines()[1])
 
     def test_500(self):
         result = self.create(faults={POST: [GLANCE_500]})

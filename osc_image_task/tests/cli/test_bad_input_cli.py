@@ -29,7 +29,7 @@ from typing import NamedTuple
 import fixtures
 import testtools
 
-from osc_image_task.tests.unit import fake_cloud
+from osc_image_task.tests.cli import fake_cloud
 from osc_image_task.tests.unit import fakes
 
 MIB = 1024 * 1024
@@ -47,6 +47,16 @@ IMPORT_OPTIONS = (
     '--name',
     'cirros',
 )
+#: The input that IMPORT_OPTIONS build.
+OPTIONS_INPUT = {
+    'import_from': 'http://127.0.0.1:8000/cirros.img',
+    'import_from_format': 'qcow2',
+    'image_properties': {
+        'disk_format': 'qcow2',
+        'container_format': 'bare',
+        'name': 'cirros',
+    },
+}
 NOT_JSON = '--input is not valid JSON: '
 NOT_LITERAL = '--input is neither valid JSON nor a valid single-quoted literal'
 NOT_USABLE = '--input is not usable: '
@@ -521,6 +531,95 @@ class TestBadOptions(BadInputTestCase):
             ]
         )
 
+    def test_incomplete_input_of_internal_types(self):
+        self.assertRejected(
+            [
+                Case(
+                    'location_import {}',
+                    ('--type', 'location_import', '--input', '{}'),
+                    (
+                        '--type location_import needs image_id, loc_url, '
+                        'validation_data in the input; missing: image_id, '
+                        'loc_url, validation_data. location_import is an '
+                        'internal task type',
+                    ),
+                ),
+                Case(
+                    'api_image_import without import_req',
+                    (
+                        '--type',
+                        'api_image_import',
+                        '--input',
+                        '{"image_id": "%s"}' % fakes.IMAGE_ID,
+                    ),
+                    (
+                        'missing: import_req. api_image_import is an '
+                        'internal task type',
+                    ),
+                ),
+            ]
+        )
+
+
+class TestDryRun(BadInputTestCase):
+    """--dry-run: the checks, then the task, and not one connection."""
+
+    def test_bad_input_gives_the_same_line(self):
+        cases = [
+            inline('no keys', '{}'),
+            inline('a list', '[1]'),
+            Case('no type', ('--input', '{}'), ()),
+            Case(
+                'internal', ('--type', 'location_import', '--input', '{}'), ()
+            ),
+            Case(
+                'with --wait',
+                ('--wait', '--type', 'import', '--input', IMPORT_INPUT),
+                ('--dry-run cannot be used with --wait',),
+            ),
+        ]
+        self.assertRejected(
+            [case._replace(args=('--dry-run', *case.args)) for case in cases]
+        )
+        for case in cases[:-1]:
+            without = self.run_case(case)
+            with_dry_run = self.run_case(
+                case._replace(args=('--dry-run', *case.args))
+            )
+            self.assertEqual(
+                without['stderr'], with_dry_run['stderr'], case.name
+            )
+
+    def test_prints_the_task_without_credentials(self):
+        # No --os-cloud: the clouds.yaml has no cloud by default, and the
+        # CLI's environment has no OS_* credentials at all.
+        for cloud in ((), ('--os-cloud', 'fake')):
+            result = self.cli.run(
+                '%s: %r' % (self.id(), cloud),
+                [
+                    *cloud,
+                    'image',
+                    'task',
+                    'create',
+                    '--dry-run',
+                    *IMPORT_OPTIONS,
+                    '--image-property',
+                    'os_distro=cirros',
+                    '-f',
+                    'json',
+                ],
+            )
+            self.assertEqual(0, result['exit_code'], result['stderr'])
+            self.assertEqual('', result['stderr'])
+            expected = json.loads(json.dumps(OPTIONS_INPUT))
+            expected['image_properties']['os_distro'] = 'cirros'
+            self.assertEqual(
+                {'type': 'import', 'input': expected},
+                json.loads(result['stdout']),
+            )
+            self.assertEqual(0, result['connections'])
+            self.assertEqual([], result['requests'])
+
 
 class TestGoodInputIsSent(BadInputTestCase):
     """For contrast: the same counting sees the requests of good input."""
@@ -541,16 +640,8 @@ class TestGoodInputIsSent(BadInputTestCase):
                 (),
             ),
         ]
-        options_input = {
-            'import_from': 'http://127.0.0.1:8000/cirros.img',
-            'import_from_format': 'qcow2',
-            'image_properties': {
-                'disk_format': 'qcow2',
-                'container_format': 'bare',
-                'name': 'cirros',
-                'a': 'b=c',
-            },
-        }
+        options_input = json.loads(json.dumps(OPTIONS_INPUT))
+        options_input['image_properties']['a'] = 'b=c'
         for case in cases:
             result = self.run_case(case)
             self.assertEqual(0, result['exit_code'], case.name)

@@ -14,11 +14,13 @@
 
 ::
 
-    python -m osc_image_task.tests.unit.cli_driver
+    python -m osc_image_task.tests.cli.cli_driver
 
 Reads one case a line on stdin, ``{"argv": [...], "stdin": "...",
-"timeout": 60}`` (stdin as latin-1 text), and writes its result as a line
-of JSON on stdout: ``exit_code``, ``stdout``, ``stderr``, ``connections``.
+"timeout": 60, "pending_warning_after": 60}`` (stdin as latin-1 text; the
+last key is optional and sets after how many seconds ``--wait`` warns
+about a task still pending), and writes its result as a line of JSON on
+stdout: ``exit_code``, ``stdout``, ``stderr``, ``connections``.
 
 Starting the CLI costs seconds (imports, then the plugins that its first
 run loads), so the driver starts it once, with ``image task create
@@ -31,6 +33,8 @@ command's output, cliff's and argparse's messages, and the logging
 handlers that OpenStackClient attaches to stderr. The connections that the
 child opens are counted, whatever their address.
 """
+
+from __future__ import annotations
 
 import importlib
 import io
@@ -46,6 +50,8 @@ import traceback
 from typing import IO
 from typing import Any
 from typing import NoReturn
+
+from osc_image_task import wait
 
 # openstackclient.shell, imported by main().
 shell: Any = None
@@ -66,7 +72,12 @@ def _counting_connect_ex(self: socket.socket, address: Any) -> int:
     return _real_connect_ex(self, address)
 
 
-def run_case(argv: list[str], stdin: bytes, timeout: int) -> dict[str, Any]:
+def run_case(
+    argv: list[str],
+    stdin: bytes,
+    timeout: int,
+    pending_warning_after: float | None = None,
+) -> dict[str, Any]:
     """Run ``openstack ARGV`` in a child process; capture fds 1 and 2."""
     with (
         tempfile.TemporaryFile() as out,
@@ -80,6 +91,8 @@ def run_case(argv: list[str], stdin: bytes, timeout: int) -> dict[str, Any]:
         if pid == 0:
             # A case that hangs is killed, and reported without exit code.
             signal.alarm(timeout)
+            if pending_warning_after is not None:
+                wait.PENDING_WARNING_AFTER = pending_warning_after
             _child(argv, stdin, out, err, report)
         _pid, status = os.waitpid(pid, 0)
         seconds = time.monotonic() - started
@@ -175,7 +188,10 @@ def main() -> int:
     for line in sys.stdin:
         case = json.loads(line)
         result = run_case(
-            case['argv'], case['stdin'].encode('latin-1'), case['timeout']
+            case['argv'],
+            case['stdin'].encode('latin-1'),
+            case['timeout'],
+            case.get('pending_warning_after'),
         )
         sys.stdout.write(json.dumps(result) + '\n')
         sys.stdout.flush()

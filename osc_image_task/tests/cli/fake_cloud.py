@@ -427,7 +427,7 @@ class CLI:
             json.dump(self.cloud.clouds(), stream, indent=2)
         self.env = _cli_env(clouds_yaml, self.home)
         self._driver = subprocess.Popen(
-            [sys.executable, '-m', 'osc_image_task.tests.unit.cli_driver'],
+            [sys.executable, '-m', 'osc_image_task.tests.cli.cli_driver'],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -454,8 +454,12 @@ class CLI:
         stdin: bytes = b'',
         faults: dict[str, list[dict[str, Any]]] | None = None,
         glance_down: bool = False,
+        pending_warning_after: float | None = None,
     ) -> dict[str, Any]:
         """Run ``openstack ARGV`` as case ``case``; return its result.
+
+        ``pending_warning_after``, if given, replaces the seconds after
+        which ``--wait`` warns about a task still pending.
 
         The result has ``exit_code`` (None if the case was killed),
         ``stdout``, ``stderr``, ``connections`` (opened by the CLI, to
@@ -472,6 +476,7 @@ class CLI:
                             'argv': argv,
                             'stdin': stdin.decode('latin-1'),
                             'timeout': CASE_TIMEOUT,
+                            'pending_warning_after': pending_warning_after,
                         }
                     )
                     + '\n'
