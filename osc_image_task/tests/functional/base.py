@@ -20,6 +20,8 @@ when the test process exits. A cloud that cannot start fails the tests:
 they never skip.
 """
 
+from __future__ import annotations
+
 import atexit
 import json
 import os
@@ -107,11 +109,14 @@ class FunctionalTestBase(testtools.TestCase):
         self.clouds = self.state['clouds']
         self.image_api = connection(self.clouds['admin']).image
 
+    def cli_argv(self, *args, cloud='admin'):
+        """The real ``openstack`` CLI's command line for `cloud`."""
+        return [OPENSTACK, '--os-cloud', self.clouds[cloud], *args]
+
     def openstack(self, *args, cloud='admin', stdin=None, check=True):
         """Run the real ``openstack`` CLI; return the CompletedProcess."""
-        argv = [OPENSTACK, '--os-cloud', self.clouds[cloud], *args]
         result = subprocess.run(
-            argv,
+            self.cli_argv(*args, cloud=cloud),
             input=stdin,
             capture_output=True,
             text=True,
@@ -147,9 +152,10 @@ class FunctionalTestBase(testtools.TestCase):
             },
         }
 
-    def create_import(self, input_text, *args, **kwargs):
-        """Run ``image task create --type import --input <input_text>``."""
-        return self.openstack(
+    @staticmethod
+    def import_args(input_text, *args):
+        """``image task create --type import --input <input_text>``."""
+        return (
             'image',
             'task',
             'create',
@@ -158,8 +164,11 @@ class FunctionalTestBase(testtools.TestCase):
             '--input',
             input_text,
             *args,
-            **kwargs,
         )
+
+    def create_import(self, input_text, *args, **kwargs):
+        """Run ``image task create --type import --input <input_text>``."""
+        return self.openstack(*self.import_args(input_text, *args), **kwargs)
 
     def create_task(self, *args, **kwargs):
         """``image task create``, cleaning up the image it makes."""
