@@ -30,16 +30,16 @@ import shlex
 import subprocess
 import sys
 import tempfile
-import time
 
 import openstack
 from openstack import config as sdk_config
 import testtools
 
+from osc_image_task.tests.functional import polling
+
 REPO = pathlib.Path(__file__).resolve().parents[3]
 LOCAL_CLOUD = REPO / 'tools' / 'local_cloud.py'
 OPENSTACK = str(pathlib.Path(sys.executable).with_name('openstack'))
-FINAL_STATUSES = ('success', 'failure')
 
 _state = None
 _connections = {}
@@ -178,16 +178,13 @@ class FunctionalTestBase(testtools.TestCase):
 
     def wait_for_task(self, task_id, timeout=120):
         """Poll the task in-process until it ends; return it as a dict."""
-        deadline = time.monotonic() + timeout
-        while True:
-            task = self.image_api.get_task(task_id)
-            if task.status in FINAL_STATUSES:
-                return task.to_dict(computed=False)
-            if time.monotonic() > deadline:
-                self.fail('task %s still %s' % (task_id, task.status))
-            # Not faster: polled every 0.25 s or less, the local Glance was
-            # seen to leave import tasks pending for good (in the bench).
-            time.sleep(0.5)
+        try:
+            return polling.wait_for_task(self.get_task, task_id, timeout)
+        except polling.TaskStillRunning as exc:
+            self.fail(str(exc))
+
+    def get_task(self, task_id):
+        return self.image_api.get_task(task_id).to_dict(computed=False)
 
     def delete_image_of(self, task_id):
         task = self.wait_for_task(task_id)
