@@ -22,12 +22,13 @@ import os
 import pathlib
 import subprocess
 import sys
-import threading
 import time
 from typing import Any
 
 import openstack
 from openstack import config as sdk_config
+
+from osc_image_task.tests.functional import polling
 
 OPENSTACK = str(pathlib.Path(sys.executable).with_name("openstack"))
 
@@ -72,26 +73,6 @@ def cli_env(state: dict[str, Any]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
     env["OS_CLIENT_CONFIG_FILE"] = state["clouds_yaml"]
     return env
-
-
-class ListLoop(threading.Thread):
-    """Lists the tasks every `period` seconds until stopped."""
-
-    def __init__(self, conn: Any, period: float) -> None:
-        super().__init__(daemon=True)
-        self.conn = conn
-        self.period = period
-        self.stopping = threading.Event()
-        self.lists = 0
-        self.errors: list[str] = []
-
-    def run(self) -> None:
-        while not self.stopping.wait(self.period):
-            try:
-                list(self.conn.image.tasks())
-                self.lists += 1
-            except Exception as exc:  # noqa: BLE001 - counted and shown
-                self.errors.append(f"{type(exc).__name__}: {exc}")
 
 
 def one_round(
@@ -139,7 +120,7 @@ def measure(
     """Run the rounds under the list loop; count how the tasks ended."""
     conn = connect(state)
     before = {task.id for task in conn.image.tasks()}
-    loop = ListLoop(connect(state), period)
+    loop = polling.TaskLister(connect(state).image.tasks, period)
     loop.start()
     started = time.monotonic()
     outcomes: list[dict[str, Any]] = []
@@ -147,8 +128,7 @@ def measure(
         for round_number in range(rounds):
             outcomes += one_round(state, round_number, imports, timeout)
     finally:
-        loop.stopping.set()
-        loop.join()
+        loop.finish()
     elapsed = time.monotonic() - started
     tasks = [task for task in conn.image.tasks() if task.id not in before]
     statuses: dict[str, int] = {}

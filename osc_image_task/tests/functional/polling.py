@@ -14,12 +14,15 @@
 
 The command's own ``--wait`` (``osc_image_task.wait``) is the product's
 and is what the tests test; this one follows tasks for set-up, checks
-and clean-up, with whatever gets a task as a dict.
+and clean-up, with whatever gets a task as a dict.  TaskLister lists the
+tasks in a side loop, as an operator watching imports does.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Iterable
+import threading
 import time
 from typing import Any
 
@@ -54,3 +57,33 @@ def wait_for_task(
                 % (task_id, task['status'], timeout)
             )
         time.sleep(period)
+
+
+class TaskLister(threading.Thread):
+    """Lists the tasks every `period` seconds until stopped, as a second
+    admin watching imports would (listing writes too: Glance soft-deletes
+    expired tasks on each list)."""
+
+    def __init__(
+        self, list_tasks: Callable[[], Iterable[Any]], period: float = 0.2
+    ) -> None:
+        super().__init__(daemon=True)
+        self.list_tasks = list_tasks
+        self.period = period
+        self.stopping = threading.Event()
+        self.lists = 0
+        self.errors: list[str] = []
+
+    def run(self) -> None:
+        while not self.stopping.wait(self.period):
+            try:
+                list(self.list_tasks())
+            except Exception as exc:  # noqa: BLE001 - reported by the caller
+                self.errors.append('%s: %s' % (type(exc).__name__, exc))
+            else:
+                self.lists += 1
+
+    def finish(self) -> None:
+        """Stop the loop and wait for it."""
+        self.stopping.set()
+        self.join()

@@ -17,43 +17,21 @@ from __future__ import annotations
 
 import json
 import subprocess
-import threading
 
 from osc_image_task.tests.functional import base
+from osc_image_task.tests.functional import polling
 
 IMPORTS = 8
 LIST_PERIOD = 0.2
 
 
-class TaskLister(threading.Thread):
-    """Lists the tasks every LIST_PERIOD seconds until stopped, as a
-    second admin watching the imports would (listing writes too: Glance
-    soft-deletes expired tasks on each list)."""
-
-    def __init__(self, image_api):
-        super().__init__(daemon=True)
-        self.image_api = image_api
-        self.stopping = threading.Event()
-        self.lists = 0
-        self.errors = []
-
-    def run(self):
-        while not self.stopping.wait(LIST_PERIOD):
-            try:
-                list(self.image_api.tasks())
-            except Exception as exc:  # noqa: BLE001 - reported by the test
-                self.errors.append(repr(exc))
-            else:
-                self.lists += 1
-
-
 class TestConcurrentImports(base.FunctionalTestBase):
     def test_concurrent_waiting_imports_all_succeed_while_listing(self):
         before = self.task_ids()
-        lister = TaskLister(base.connection(self.clouds['admin']).image)
+        lister_api = base.connection(self.clouds['admin']).image
+        lister = polling.TaskLister(lister_api.tasks, LIST_PERIOD)
         lister.start()
-        self.addCleanup(lister.join)
-        self.addCleanup(lister.stopping.set)
+        self.addCleanup(lister.finish)
 
         procs = [
             subprocess.Popen(
@@ -75,8 +53,7 @@ class TestConcurrentImports(base.FunctionalTestBase):
             for index in range(IMPORTS)
         ]
         results = [(proc, *proc.communicate(timeout=300)) for proc in procs]
-        lister.stopping.set()
-        lister.join()
+        lister.finish()
 
         new_tasks = {
             task.id: task
