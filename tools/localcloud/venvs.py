@@ -95,11 +95,16 @@ def run_in_venv(
     log: pathlib.Path,
 ) -> str:
     """Run the servers' venv's python with `argv`, feeding it `stdin`;
-    return its standard output.  Its standard error goes to `log`."""
+    return its standard output.  Its standard error goes to `log`.
+
+    Isolated (-I): neither the script's directory (tools/localcloud, whose
+    modules are named like keystone's and glance's) nor the current one
+    is on sys.path.
+    """
     python = str(layout.venv_bin("python"))
     with log.open("w") as errors:
         result = subprocess.run(
-            [python, *argv],
+            [python, "-I", *argv],
             input=stdin,
             stdout=subprocess.PIPE,
             stderr=errors,
