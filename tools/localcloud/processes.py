@@ -15,11 +15,13 @@ import dataclasses
 import http.client
 import os
 import pathlib
+import pwd
 import signal
 import socket
 import subprocess
 import time
 import types
+import typing
 import urllib.parse
 
 from localcloud.layout import HOST
@@ -196,6 +198,19 @@ def child_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def as_user(user: str | None) -> dict[str, typing.Any]:
+    """Popen's options that run a child as `user` (None: as ourselves).
+
+    Its own group, and no supplementary groups: Popen's `user` alone
+    keeps root's groups, and a directory that root's group may not enter
+    then stays closed to the child, whatever the others may do.
+    """
+    if user is None:
+        return {}
+    entry = pwd.getpwnam(user)
+    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+
+
 def run_steps(steps: list[Step], env: dict[str, str]) -> None:
     """Run set-up commands in parallel; fail on the first that fails."""
     procs: list[tuple[Step, subprocess.Popen[bytes]]] = []
@@ -208,7 +223,7 @@ def run_steps(steps: list[Step], env: dict[str, str]) -> None:
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     env=env,
-                    user=step.user,
+                    **as_user(step.user),
                 )
             procs.append((step, proc))
         for step, proc in procs:
@@ -324,7 +339,7 @@ class Launcher:
                 env=env,
                 cwd=cwd,
                 start_new_session=True,
-                user=user,
+                **as_user(user),
             )
         self.procs[name] = proc
         self.state["pids"][name] = proc.pid
