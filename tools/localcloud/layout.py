@@ -1,0 +1,203 @@
+"""Where everything lives, the ports, URLs and accounts of a start.
+
+Also the error that the command line reports as one line, and the
+progress lines printed while starting.
+"""
+
+from __future__ import annotations
+
+import configparser
+import dataclasses
+import json
+import pathlib
+import sys
+import time
+import typing
+
+# A decoded JSON object, as state.json is.
+JSON = dict[str, typing.Any]
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
+LOCAL_CLOUD_SCRIPT = REPO_ROOT / "tools" / "local_cloud.py"
+DEFAULT_WORKDIR = REPO_ROOT / ".local-cloud"
+
+HOST = "127.0.0.1"
+REGION = "RegionOne"
+DOMAIN = "Default"
+# A second region whose image endpoint is a port where nothing listens: the
+# catalog leads clients to a Glance that is down, as when Glance stops.
+GLANCE_DOWN_REGION = "RegionGlanceDown"
+GLANCE_DOWN_CLOUD = "local-admin-glance-down"
+LOG_TAIL_LINES = 30
+
+IMAGE_NAME = "cirros-tiny.raw"
+MISSING_IMAGE_NAME = "missing.raw"
+
+
+@dataclasses.dataclass(frozen=True)
+class Account:
+    """A Keystone user, its project and roles, and its clouds.yaml entry."""
+
+    cloud: str
+    user: str
+    password: str
+    project: str
+    roles: tuple[str, ...]
+
+
+# The admin account is made by keystone-manage bootstrap, the rest with
+# openstacksdk.  Passwords only guard a cloud that listens on loopback.
+ADMIN = Account("local-admin", "admin", "admin-secret", "admin", ("admin",))
+GLANCE = Account(
+    "", "glance", "glance-secret", "service", ("admin", "service")
+)
+MEMBER = Account(
+    "local-member", "member", "member-secret", "demo", ("member",)
+)
+READER = Account(
+    "local-reader", "reader", "reader-secret", "demo", ("reader",)
+)
+
+
+class CloudError(Exception):
+    """A failure to report as one line, optionally with a log's tail."""
+
+    def __init__(self, message: str, log: pathlib.Path | None = None) -> None:
+        super().__init__(message)
+        self.log = log
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """Where everything lives inside the work directory."""
+
+    workdir: pathlib.Path
+
+    @property
+    def venv(self) -> pathlib.Path:
+        """The servers' venv (kept between starts)."""
+        return self.workdir / "venv"
+
+    @property
+    def client_venv(self) -> pathlib.Path:
+        """The demo's client venv (kept between demos)."""
+        return self.workdir / "client-venv"
+
+    @property
+    def run(self) -> pathlib.Path:
+        """Per-start data: configs, databases, keys, images."""
+        return self.workdir / "run"
+
+    @property
+    def logs(self) -> pathlib.Path:
+        """Per-start logs."""
+        return self.workdir / "logs"
+
+    @property
+    def state_file(self) -> pathlib.Path:
+        """The state.json that tests and `stop` read."""
+        return self.workdir / "state.json"
+
+    @property
+    def clouds_yaml(self) -> pathlib.Path:
+        """The clouds.yaml for openstacksdk and OSC."""
+        return self.workdir / "clouds.yaml"
+
+    @property
+    def postgres_data(self) -> pathlib.Path:
+        """This start's PostgreSQL data directory."""
+        return self.run / "postgres"
+
+    @property
+    def keystone_conf(self) -> pathlib.Path:
+        """This start's keystone.conf."""
+        return self.run / "keystone" / "keystone.conf"
+
+    @property
+    def glance_conf(self) -> pathlib.Path:
+        """This start's glance-api.conf."""
+        return self.run / "glance" / "glance-api.conf"
+
+    def log(self, name: str) -> pathlib.Path:
+        """The log file of a step or server called `name`."""
+        return self.logs / f"{name}.log"
+
+    def venv_bin(self, name: str, client: bool = False) -> pathlib.Path:
+        """A program in the servers' (or the client's) venv."""
+        return (self.client_venv if client else self.venv) / "bin" / name
+
+
+class Progress:
+    """Prints progress lines to stderr, stamped with the elapsed time."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+
+    def __call__(self, message: str) -> None:
+        """Print one progress line."""
+        elapsed = time.monotonic() - self.started
+        print(f"[{elapsed:5.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class Ports:
+    """The loopback ports of one start (0: any free one)."""
+
+    keystone: int
+    glance: int
+    image: int
+    database: int
+    down: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Urls:
+    """The URLs of one start."""
+
+    keystone: str
+    glance: str
+    image_base: str
+    database: str
+    down: str
+
+    @classmethod
+    def for_ports(cls, ports: Ports) -> Urls:
+        """URLs on 127.0.0.1 for the given ports."""
+        return cls(
+            keystone=f"http://{HOST}:{ports.keystone}/v3",
+            glance=f"http://{HOST}:{ports.glance}",
+            image_base=f"http://{HOST}:{ports.image}",
+            database=f"postgresql://{HOST}:{ports.database}",
+            down=f"http://{HOST}:{ports.down}/",
+        )
+
+    @property
+    def image(self) -> str:
+        """Where the test image is served."""
+        return f"{self.image_base}/{IMAGE_NAME}"
+
+
+def write_ini(path: pathlib.Path, sections: dict[str, dict[str, str]]) -> None:
+    """Write an oslo.config style INI file."""
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read_dict(sections)
+    with path.open("w") as handle:
+        parser.write(handle)
+
+
+def write_json_atomically(path: pathlib.Path, data: JSON) -> None:
+    """Replace `path` with `data` as JSON, never leaving half a file."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    tmp.replace(path)
+
+
+def read_state(layout: Layout) -> JSON | None:
+    """The state.json of the work directory, or None."""
+    try:
+        state: JSON = json.loads(layout.state_file.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise CloudError(f"cannot read {layout.state_file}: {exc}") from exc
+    return state

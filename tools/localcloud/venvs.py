@@ -1,0 +1,117 @@
+"""The servers' venv, and the client venv of the demo.
+
+The servers' venv is built from the release's pins and reused while the
+pins, the packages and the Python version are unchanged.  Programs that
+need a library (openstacksdk, PyYAML) run there: the tool itself uses
+only the standard library, so that it runs with any Python 3.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import pathlib
+import shutil
+import subprocess
+import sys
+
+from localcloud.layout import REPO_ROOT
+from localcloud.layout import CloudError
+from localcloud.layout import Layout
+from localcloud.layout import Progress
+from localcloud.processes import Step
+from localcloud.processes import child_env
+from localcloud.processes import run_steps
+from localcloud.releases import Release
+
+CLIENT_REQUIREMENTS = ("python-openstackclient",)
+
+
+def venv_marker(release: Release) -> dict[str, str]:
+    """What a reusable servers' venv must have been built from."""
+    pins = pathlib.Path(release.constraints_file).read_bytes()
+    return {
+        "constraints_sha256": hashlib.sha256(pins).hexdigest(),
+        "python": sys.version.split()[0],
+        "requirements": " ".join(release.requirements),
+    }
+
+
+def ensure_server_venv(
+    layout: Layout, release: Release, progress: Progress
+) -> None:
+    """Create the servers' venv unless a matching one exists."""
+    marker_file = layout.venv / "local-cloud-marker.json"
+    wanted = venv_marker(release)
+    with contextlib.suppress(OSError, ValueError):
+        if json.loads(marker_file.read_text()) == wanted:
+            progress(f"venv: reusing {layout.venv}")
+            return
+    progress(f"venv: creating {layout.venv} (pip install, a few minutes)")
+    shutil.rmtree(layout.venv, ignore_errors=True)
+    log = layout.log("pip")
+    run_steps([Step("venv", venv_argv(layout.venv), log)], child_env())
+    pip = pip_install_argv(layout.venv, ["-c", release.constraints_file])
+    run_steps(
+        [Step("pip install", pip + list(release.requirements), log)],
+        child_env(),
+    )
+    marker_file.write_text(json.dumps(wanted) + "\n")
+
+
+def venv_argv(venv: pathlib.Path) -> list[str]:
+    """The command that creates a venv."""
+    return [sys.executable, "-m", "venv", str(venv)]
+
+
+def pip_install_argv(venv: pathlib.Path, options: list[str]) -> list[str]:
+    """The start of a `pip install` command for a venv."""
+    python = str(venv / "bin" / "python")
+    pip = [python, "-m", "pip", "install", "--disable-pip-version-check"]
+    return pip + list(options)
+
+
+def ensure_client_venv(layout: Layout, progress: Progress) -> pathlib.Path:
+    """Create or reuse the client venv; install this repo into it."""
+    venv = layout.client_venv
+    log = venv / "pip-install.log"
+    if not (venv / "bin" / "python").exists():
+        progress(f"client: creating {venv}")
+        venv.mkdir(parents=True, exist_ok=True)
+        run_steps([Step("venv", venv_argv(venv), log)], child_env())
+    progress(f"client: pip install {REPO_ROOT} (log: {log})")
+    argv = pip_install_argv(venv, [])
+    argv += [str(REPO_ROOT), *CLIENT_REQUIREMENTS]
+    run_steps([Step("client pip install", argv, log)], child_env())
+    return layout.venv_bin("openstack", client=True)
+
+
+def run_in_venv(
+    layout: Layout,
+    label: str,
+    argv: list[str],
+    stdin: str,
+    log: pathlib.Path,
+) -> str:
+    """Run the servers' venv's python with `argv`, feeding it `stdin`;
+    return its standard output.  Its standard error goes to `log`.
+
+    Isolated (-I): neither the script's directory (tools/localcloud, whose
+    modules are named like keystone's and glance's) nor the current one
+    is on sys.path.
+    """
+    python = str(layout.venv_bin("python"))
+    with log.open("w") as errors:
+        result = subprocess.run(
+            [python, "-I", *argv],
+            input=stdin,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            text=True,
+            env=child_env(),
+            check=False,
+        )
+    if result.returncode != 0:
+        raise CloudError(f"{label} failed (exit {result.returncode})", log)
+    return result.stdout
