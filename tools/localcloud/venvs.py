@@ -2,9 +2,9 @@
 
 Each release's servers have a venv of their own, built on a Python that
 release supports from its pins, and reused while the pins, the packages
-and the Python version are unchanged.  Programs that
-need a library (openstacksdk, PyYAML) run there: the tool itself uses
-only the standard library, so that it runs with any Python 3.
+and the Python version are unchanged.  Programs that need a library
+(openstacksdk, PyYAML) run there: the tool itself uses only the standard
+library, so that it runs with any Python 3.
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ def server_python(release: Release) -> str:
         name = f"python{version}"
         candidates = [shutil.which(name)]
         installed = (pyenv_root / "versions").glob(f"{version}.*/bin/{name}")
-        candidates += [str(path) for path in sorted(installed, reverse=True)]
+        newest_first = sorted(installed, key=patch_level, reverse=True)
+        candidates += [str(path) for path in newest_first]
         for candidate in candidates:
             if candidate and python_version(candidate):
                 return candidate
@@ -56,6 +57,12 @@ def server_python(release: Release) -> str:
         f" nor in {pyenv_root}/versions (pyenv install"
         f" {release.pythons[0]})"
     )
+
+
+def patch_level(python: pathlib.Path) -> int:
+    """The patch level of a pyenv interpreter, from its versions/X.Y.Z."""
+    patch = python.parents[1].name.rpartition(".")[2]
+    return int(patch) if patch.isdigit() else -1
 
 
 def python_version(python: str) -> str | None:
