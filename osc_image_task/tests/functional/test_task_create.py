@@ -128,6 +128,34 @@ class TestImportTask(base.FunctionalTestBase):
             )
             self.assertEqual(before, self.task_ids())
 
+    def test_file_url_is_refused_in_glance_words(self):
+        body = self.import_input('functional-file', url='file:///etc/hosts')
+        before = self.task_ids()
+        result = self.create_import(
+            json.dumps(body), '--wait', '-f', 'json', check=False
+        )
+        self.assertEqual(1, result.returncode)
+        self.assertNotIn('Traceback', result.stderr)
+        words = (
+            'File based imports are not allowed. Please use a non-local '
+            'source of image data'
+        )
+        if self.state['release'] == '2023.1':
+            # Glance 26 checks the URL only when the task runs.
+            task = json.loads(result.stdout)
+            self.addCleanup(self.delete_image_of, task['id'])
+            self.assertEqual(words + '.', task['message'])
+            self.assertEqual(
+                'Task %s failed: %s.' % (task['id'], words),
+                result.stderr.strip().splitlines()[-1],
+            )
+        else:
+            self.assertEqual(
+                'Glance rejected the task (HTTP 400 Bad Request): ' + words,
+                self.assert_one_clean_line(result),
+            )
+            self.assertEqual(before, self.task_ids())
+
     def test_tiny_wait_timeout_times_out_cleanly(self):
         body = self.import_input('functional-timeout')
         before = self.task_ids()
