@@ -7,8 +7,9 @@ one module per concern, in the order a start goes through them:
     Where everything lives in the work directory, the ports and URLs of a
     start, the accounts, errors and progress lines.
 ``releases``
-    What differs between server releases: pins, packages, WSGI apps,
-    Glance's paste file.  The one place to change for another release.
+    What differs between server releases (the newest, 2023.1): Python,
+    pins, packages, WSGI apps, gunicorn options, Glance's paste file.
+    The one place to change for another release.
 ``processes``
     Child processes: set-up steps, servers in process groups of their
     own, waiting for them to answer, stopping them.

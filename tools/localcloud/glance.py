@@ -13,6 +13,7 @@ import tasks succeed without qemu-img.
 from __future__ import annotations
 
 import pathlib
+import shutil
 
 from localcloud import database
 from localcloud.layout import DOMAIN
@@ -98,6 +99,16 @@ def store_config(
         },
         "task": {"work_dir": str(data / "work")},
     }
+
+
+def copy_config_dir_files(layout: Layout, release: Release) -> None:
+    """Copy the files the release's Glance reads from its config
+    directory, beside glance-api.conf, from the servers' venv."""
+    for name in release.glance_config_dir_files:
+        shutil.copyfile(
+            layout.venv / "etc" / "glance" / name,
+            layout.glance_conf.with_name(name),
+        )
 
 
 def make_data_dirs(layout: Layout) -> None:

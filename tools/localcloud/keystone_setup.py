@@ -9,10 +9,10 @@ standard input a JSON object::
      "users": [{"user", "password", "project", "roles": [...]}, ...],
      "image_endpoints": {REGION: URL, ...}}
 
-It creates the projects (those missing), the users with their roles on
-their projects, the image service and its endpoints in each region (and
-the regions missing), with a system-scoped token of the admin.  It
-prints {"project_ids": {NAME: ID}} on standard output.
+It creates the projects and roles (those missing), the users with their
+roles on their projects, the image service and its endpoints in each
+region (and the regions missing), with a system-scoped token of the
+admin.  It prints {"project_ids": {NAME: ID}} on standard output.
 """
 
 from __future__ import annotations
@@ -53,6 +53,10 @@ def add_users(
 ) -> None:
     """Create each user and grant its roles on its project."""
     roles = {role.name: role for role in identity.roles()}
+    # Keystone bootstraps a service role only since 2023.2 (Keystone 24).
+    for name in {role for account in users for role in account["roles"]}:
+        if name not in roles:
+            roles[name] = identity.create_role(name=name)
     for account in users:
         project = projects[account["project"]]
         user = identity.create_user(

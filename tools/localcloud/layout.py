@@ -72,11 +72,13 @@ class Layout:
     """Where everything lives inside the work directory."""
 
     workdir: pathlib.Path
+    # The servers' venv's directory: each release has its own.
+    venv_name: str = "venv"
 
     @property
     def venv(self) -> pathlib.Path:
         """The servers' venv (kept between starts)."""
-        return self.workdir / "venv"
+        return self.workdir / self.venv_name
 
     @property
     def client_venv(self) -> pathlib.Path:

@@ -20,6 +20,14 @@ import yaml
 
 from osc_image_task.tests.functional import base
 
+# The task types that Glance's schema lists, as its 400 for an unknown
+# type quotes them, by the release the local cloud runs: Glance 28
+# (2024.1) added location_import.
+GLANCE_TASK_TYPES = {
+    'current': "['import', 'api_image_import', 'location_import']",
+    '2023.1': "['import', 'api_image_import']",
+}
+
 
 class TestImportTask(base.FunctionalTestBase):
     """Import tasks run by Glance, followed to their end."""
@@ -82,6 +90,71 @@ class TestImportTask(base.FunctionalTestBase):
         self.assertIn('Task %s failed: ' % task['id'], result.stderr)
         self.assertIn(task['message'], result.stderr)
         self.assertNotIn('Traceback', result.stderr)
+
+    def test_source_on_a_port_the_import_filter_refuses(self):
+        # Nothing listens there, and only the image server's port is in
+        # [import_filtering_opts] allowed_ports.
+        url = 'http://127.0.0.1:%d/filtered.raw' % self.state['down_port']
+        body = self.import_input('functional-filtered', url=url)
+        before = self.task_ids()
+        result = self.create_import(
+            json.dumps(body), '--wait', '-f', 'json', check=False
+        )
+        self.assertEqual(1, result.returncode)
+        self.assertNotIn('Traceback', result.stderr)
+        if self.state['release'] == '2023.1':
+            # Glance 26 filters no legacy import task: it accepts the task
+            # and tries the URL. With qemu-img the local cloud sets
+            # [task] work_dir, and the download fails in a step whose
+            # reason Glance 26 keeps to its log.
+            task = json.loads(result.stdout)
+            self.addCleanup(self.delete_image_of, task['id'])
+            self.assertEqual(
+                'Task failed due to Internal Error'
+                if self.state['qemu_img']
+                else 'Uploading the image failed due to: <urlopen error '
+                '[Errno 111] Connection refused>',
+                task['message'],
+            )
+            self.assertEqual(
+                'Task %s failed: %s' % (task['id'], task['message']),
+                result.stderr.strip().splitlines()[-1],
+            )
+        else:
+            self.assertEqual(
+                'Glance rejected the task (HTTP 400 Bad Request): URI for '
+                'legacy import task does not pass filtering: %s' % url,
+                self.assert_one_clean_line(result),
+            )
+            self.assertEqual(before, self.task_ids())
+
+    def test_file_url_is_refused_in_glance_words(self):
+        body = self.import_input('functional-file', url='file:///etc/hosts')
+        before = self.task_ids()
+        result = self.create_import(
+            json.dumps(body), '--wait', '-f', 'json', check=False
+        )
+        self.assertEqual(1, result.returncode)
+        self.assertNotIn('Traceback', result.stderr)
+        words = (
+            'File based imports are not allowed. Please use a non-local '
+            'source of image data'
+        )
+        if self.state['release'] == '2023.1':
+            # Glance 26 checks the URL only when the task runs.
+            task = json.loads(result.stdout)
+            self.addCleanup(self.delete_image_of, task['id'])
+            self.assertEqual(words + '.', task['message'])
+            self.assertEqual(
+                'Task %s failed: %s.' % (task['id'], words),
+                result.stderr.strip().splitlines()[-1],
+            )
+        else:
+            self.assertEqual(
+                'Glance rejected the task (HTTP 400 Bad Request): ' + words,
+                self.assert_one_clean_line(result),
+            )
+            self.assertEqual(before, self.task_ids())
 
     def test_tiny_wait_timeout_times_out_cleanly(self):
         body = self.import_input('functional-timeout')
@@ -374,17 +447,13 @@ class TestTaskTypes(base.FunctionalTestBase):
             check=False,
         )
         self.assertEqual(1, result.returncode)
-        line = self.assert_one_clean_line(result)
-        self.assertTrue(
-            line.startswith(
-                'Glance rejected the task (HTTP 400 Bad Request): Provided '
-                "object does not match schema 'task': 'export' is not one "
-                'of'
-            ),
-            line,
+        # Glance's words, all of them: no schema dump follows.
+        self.assertEqual(
+            'Glance rejected the task (HTTP 400 Bad Request): Provided '
+            "object does not match schema 'task': 'export' is not one of "
+            + GLANCE_TASK_TYPES[self.state['release']],
+            self.assert_one_clean_line(result),
         )
-        for task_type in ('import', 'api_image_import', 'location_import'):
-            self.assertIn("'%s'" % task_type, line)
         # The POST reached Glance (which is also what makes the count of
         # the other tests mean something); no task was made.
         self.assertEqual(
