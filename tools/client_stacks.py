@@ -39,6 +39,11 @@ import subprocess
 import sys
 import time
 
+from localcloud.venvs import find_python
+from localcloud.venvs import pip_install_argv
+from localcloud.venvs import pyenv_root
+from localcloud.venvs import venv_argv
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 CONSTRAINTS = REPO / 'upper-constraints'
 # Release -> the Python its users run: RHOSO 18 (2023.1) on RHEL 9's 3.9,
@@ -71,12 +76,12 @@ def run(
 
 
 def interpreter(version: str) -> str:
-    """The path of python<version>; fail loudly if it is not on PATH."""
-    found = shutil.which('python' + version)
+    """The path of python<version>; fail loudly if there is none."""
+    found = find_python((version,))
     if not found:
         raise StackError(
-            'python%s is not on PATH; see "Supported releases" in README.rst '
-            'for how the matrix finds its interpreters' % version
+            'python%s is neither on PATH nor in %s/versions; see "Supported '
+            'releases" in README.rst' % (version, pyenv_root())
         )
     return found
 
@@ -105,15 +110,8 @@ def build(release: str, workdir: pathlib.Path) -> pathlib.Path:
     python = interpreter(STACKS[release])
     venv = workdir / release
     shutil.rmtree(venv, ignore_errors=True)
-    run([python, '-m', 'venv', str(venv)])
-    pip = [
-        str(venv / 'bin' / 'python'),
-        '-m',
-        'pip',
-        'install',
-        '-q',
-        '--disable-pip-version-check',
-    ]
+    run(venv_argv(venv, python))
+    pip = pip_install_argv(venv, ['-q'])
     constraints = CONSTRAINTS / ('%s.txt' % release)
     run(pip + ['-c', str(constraints), 'python-openstackclient'])
     before = freeze(venv)

@@ -30,31 +30,44 @@ from localcloud.releases import Release
 CLIENT_REQUIREMENTS = ("python-openstackclient",)
 
 
-def server_python(release: Release) -> str:
-    """The interpreter for the release's servers' venv.
-
-    The first of the release's Pythons found on PATH or in pyenv's
-    versions (pyenv's shims only run the selected version, so a shim on
-    PATH that fails to run is passed over).
-    """
-    if not release.pythons:
-        return sys.executable
-    pyenv_root = pathlib.Path(
+def pyenv_root() -> pathlib.Path:
+    """Where pyenv keeps its interpreters (whether or not it is there)."""
+    return pathlib.Path(
         os.environ.get("PYENV_ROOT") or pathlib.Path.home() / ".pyenv"
     )
-    for version in release.pythons:
+
+
+def find_python(versions: tuple[str, ...]) -> str | None:
+    """The first of `versions` (such as "3.10") that runs, found on PATH or
+    in pyenv's versions; None if there is none.
+
+    pyenv's shims only run the selected version, so a shim on PATH that
+    fails to run is passed over.
+    """
+    for version in versions:
         name = f"python{version}"
         candidates = [shutil.which(name)]
-        installed = (pyenv_root / "versions").glob(f"{version}.*/bin/{name}")
+        installed = (pyenv_root() / "versions").glob(f"{version}.*/bin/{name}")
         newest_first = sorted(installed, key=patch_level, reverse=True)
         candidates += [str(path) for path in newest_first]
         for candidate in candidates:
             if candidate and python_version(candidate):
                 return candidate
+    return None
+
+
+def server_python(release: Release) -> str:
+    """The interpreter for the release's servers' venv: the first of the
+    release's Pythons that :func:`find_python` finds."""
+    if not release.pythons:
+        return sys.executable
+    found = find_python(release.pythons)
+    if found:
+        return found
     wanted = " or ".join(f"python{version}" for version in release.pythons)
     raise CloudError(
         f"the {release.name} servers need {wanted}, found neither on PATH"
-        f" nor in {pyenv_root}/versions (pyenv install"
+        f" nor in {pyenv_root()}/versions (pyenv install"
         f" {release.pythons[0]})"
     )
 
