@@ -25,8 +25,6 @@ import sys
 import time
 from typing import Any
 
-import openstack
-
 from osc_image_task.tests.functional import polling
 
 OPENSTACK = str(pathlib.Path(sys.executable).with_name("openstack"))
@@ -34,12 +32,7 @@ OPENSTACK = str(pathlib.Path(sys.executable).with_name("openstack"))
 
 def connect(state: dict[str, Any]) -> Any:
     """An openstacksdk connection as the local admin."""
-    # Untyped in the openstacksdk that mypy checks against (2025.1's).
-    sdk: Any = openstack
-    config = sdk.config.loader.OpenStackConfig(
-        config_files=[state["clouds_yaml"]]
-    ).get_one(cloud=state["clouds"]["admin"])
-    return sdk.connection.Connection(config=config)
+    return polling.connect(state["clouds_yaml"], state["clouds"]["admin"])
 
 
 def create_argv(state: dict[str, Any], name: str, timeout: int) -> list[str]:
@@ -69,18 +62,11 @@ def create_argv(state: dict[str, Any], name: str, timeout: int) -> list[str]:
     ]
 
 
-def cli_env(state: dict[str, Any]) -> dict[str, str]:
-    """The environment for the CLI: only the cloud's clouds.yaml."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
-    env["OS_CLIENT_CONFIG_FILE"] = state["clouds_yaml"]
-    return env
-
-
 def one_round(
     state: dict[str, Any], round_number: int, imports: int, timeout: int
 ) -> list[dict[str, Any]]:
     """Start `imports` waiting creates at once; their outcomes."""
-    env = cli_env(state)
+    env = polling.cli_env(state["clouds_yaml"])
     procs = []
     for index in range(imports):
         name = f"concurrency-{round_number}-{index}"

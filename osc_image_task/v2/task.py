@@ -87,13 +87,19 @@ class JSONTextColumn(JSONColumn):
         return self.human_readable()
 
 
+def _json_column(nested: bool) -> type[JSONColumn]:
+    """The column for JSON values: nested, or JSON text for the formatters
+    that cannot print nested data."""
+    return JSONColumn if nested else JSONTextColumn
+
+
 def format_task(task: Any, nested: bool = True) -> dict[str, Any]:
     """Flatten an SDK task into the columns shown to the user.
 
     With ``nested`` false, ``input`` and ``result`` are JSON text for the
     formatters that cannot print nested data.
     """
-    column = JSONColumn if nested else JSONTextColumn
+    column = _json_column(nested)
     info: dict[str, Any] = {field: task.get(field) for field in TASK_FIELDS}
     info['input'] = column(info['input'])
     info['result'] = column(info['result'])
@@ -235,8 +241,7 @@ class CreateTask(command.ShowOne):
         task_type, body = self._task_request(parsed_args)
         nested = parsed_args.formatter not in _TEXT_FORMATTERS
         if parsed_args.dry_run:
-            column = JSONColumn if nested else JSONTextColumn
-            return ('type', 'input'), (task_type, column(body))
+            return ('type', 'input'), (task_type, _json_column(nested)(body))
         try:
             self._authenticate()
             # OpenStackClient adds the image API's client at run time.

@@ -32,8 +32,6 @@ import sys
 import tempfile
 
 import fixtures
-import openstack
-from openstack import config as sdk_config
 import testtools
 
 from osc_image_task.tests.functional import polling
@@ -82,13 +80,7 @@ def _start_own_cloud():
 
 def cli_env():
     """The environment for the CLI: only the clouds.yaml of the cloud."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith('OS_')
-    }
-    env['OS_CLIENT_CONFIG_FILE'] = cloud_state()['clouds_yaml']
-    return env
+    return polling.cli_env(cloud_state()['clouds_yaml'])
 
 
 def connection(cloud_name):
@@ -98,11 +90,8 @@ def connection(cloud_name):
     cleaning up in-process keeps the suite fast.
     """
     if cloud_name not in _connections:
-        cloud_config = sdk_config.OpenStackConfig(
-            config_files=[cloud_state()['clouds_yaml']]
-        ).get_one(cloud=cloud_name)
-        _connections[cloud_name] = openstack.connection.Connection(
-            config=cloud_config
+        _connections[cloud_name] = polling.connect(
+            cloud_state()['clouds_yaml'], cloud_name
         )
     return _connections[cloud_name]
 

@@ -10,10 +10,12 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""The one task poller of the functional tests and the benchmark.
+"""What the functional tests and the benchmark share to reach the local
+cloud: the one task poller, a task lister, the CLI's environment and an
+openstacksdk connection.
 
 The command's own ``--wait`` (``osc_image_task.wait``) is the product's
-and is what the tests test; this one follows tasks for set-up, checks
+and is what the tests test; this poller follows tasks for set-up, checks
 and clean-up, with whatever gets a task as a dict.  TaskLister lists the
 tasks in a side loop, as an operator watching imports does.
 """
@@ -22,13 +24,34 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from collections.abc import Iterable
+import os
 import threading
 import time
 from typing import Any
 
-FINAL_STATUSES = ('success', 'failure')
+import openstack
+
+from osc_image_task.wait import FINAL_STATUSES
 
 Task = dict[str, Any]
+
+
+def cli_env(clouds_yaml: str) -> dict[str, str]:
+    """The environment for the real CLI: no ``OS_*`` variable but the
+    cloud's clouds.yaml."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith('OS_')}
+    env['OS_CLIENT_CONFIG_FILE'] = clouds_yaml
+    return env
+
+
+def connect(clouds_yaml: str, cloud: str) -> Any:
+    """An openstacksdk connection to `cloud` of `clouds_yaml`."""
+    # Untyped in the openstacksdk that mypy checks against (2025.1's).
+    sdk: Any = openstack
+    config = sdk.config.loader.OpenStackConfig(
+        config_files=[clouds_yaml]
+    ).get_one(cloud=cloud)
+    return sdk.connection.Connection(config=config)
 
 
 class TaskStillRunning(Exception):
