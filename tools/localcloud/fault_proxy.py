@@ -25,6 +25,12 @@ how often a request was sent.  The faults:
     a POST is forwarded to Glance, which acts on it, and then the
     connection is reset instead of passing on the answer; every other
     request is forwarded.
+``reset-post``
+    a POST is reset before it reaches Glance; every other request is
+    forwarded.
+
+``GET /`` counts the requests that met each fault apart too, under
+``faulted``.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from localcloud.layout import HOST
 from localcloud.layout import JSON
 
 FAULTS = (
+    "reset-post",
     "forward",
     "refuse",
     "reset",
@@ -51,6 +58,8 @@ FAULTS = (
     "504",
     "drop-post-answer",
 )
+# The faults that only POSTs meet.
+POST_ONLY = frozenset({"reset-post", "drop-post-answer"})
 LONGEST_FAULT = 300.0
 # Seconds a connection to or from the proxy may stay silent.
 SOCKET_TIMEOUT = 60.0
@@ -80,6 +89,7 @@ class Faults:
         self.fault = "forward"
         self.until = 0.0
         self.requests: collections.Counter[str] = collections.Counter()
+        self.faulted: collections.Counter[str] = collections.Counter()
 
     def current(self) -> str:
         """The fault in force now (``forward`` once its time is up)."""
@@ -96,10 +106,13 @@ class Faults:
             self.fault = fault
             self.until = time.monotonic() + min(seconds, LONGEST_FAULT)
 
-    def count(self, method: str, path: str) -> None:
-        """Count one request."""
+    def count(self, method: str, path: str, faulted: bool) -> None:
+        """Count one request, and apart if it met a fault."""
+        key = f"{method} {urllib.parse.urlsplit(path).path}"
         with self.lock:
-            self.requests[f"{method} {urllib.parse.urlsplit(path).path}"] += 1
+            self.requests[key] += 1
+            if faulted:
+                self.faulted[key] += 1
 
     def report(self) -> JSON:
         """What ``GET /`` on the control port answers."""
@@ -110,6 +123,7 @@ class Faults:
                 "fault": fault,
                 "seconds_left": round(left, 1) if fault != "forward" else 0,
                 "requests": dict(self.requests),
+                "faulted": dict(self.faulted),
             }
 
 
@@ -137,15 +151,17 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else None
         faults = self.server.faults
-        faults.count(self.command, self.path)
         fault = faults.current()
+        if fault in POST_ONLY and self.command != "POST":
+            fault = "forward"
+        faults.count(self.command, self.path, fault != "forward")
         if fault in HAPROXY_PAGES:
             self.haproxy_page(fault)
-        elif fault in ("reset", "refuse"):
+        elif fault in ("reset", "refuse", "reset-post"):
             self.reset()
         else:
             answer = self.forward(body)
-            if fault == "drop-post-answer" and self.command == "POST":
+            if fault == "drop-post-answer":
                 self.reset()
             else:
                 self.pass_on(*answer)
