@@ -16,11 +16,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from collections.abc import Iterator
+import contextlib
+import datetime
+import signal
+import threading
 import time
 from typing import Any
 from typing import TextIO
 
+from keystoneauth1 import exceptions as ksa_exceptions
 from openstack import exceptions as sdk_exceptions
+from osc_lib import exceptions
 
 from osc_image_task import errors
 from osc_image_task.i18n import _
@@ -34,21 +40,26 @@ DEFAULT_TIMEOUT = 3600.0
 PENDING_WARNING_AFTER = 60.0
 #: Without a change of status, a progress line at least this often.
 PROGRESS_EVERY = 30.0
+#: How long Glance may not answer, in a row, before ``--wait`` gives up:
+#: room for a control node's reboot, not for a Glance gone for good.
+DEFAULT_GRACE = 600.0
+#: A lost answer's task is looked for from this long before the POST on.
+LOST_ANSWER_WINDOW = 120.0
 
 # Quick imports end within seconds, so the first polls are close together;
-# slow imports are polled ever less often.
-FIRST_DELAY = 0.5
+# slow imports are polled ever less often (bench/wait_schedule.py).
+FIRST_DELAY = 0.25
 FAST_PERIOD = 10.0
 GROWTH = 1.25
 MAX_DELAY = 5.0
 
 
-class WaitError(Exception):
+class WaitError(exceptions.CommandError):
     """Waiting ended without a final task; the message is for the user."""
 
 
 def poll_delays() -> Iterator[float]:
-    """Yield the pause before each poll: 0.5 s for 10 s, then up to 5 s."""
+    """Yield the pause before each poll: 0.25 s for 10 s, then up to 5 s."""
     elapsed = 0.0
     delay = FIRST_DELAY
     while True:
@@ -56,6 +67,27 @@ def poll_delays() -> Iterator[float]:
         elapsed += delay
         if elapsed >= FAST_PERIOD:
             delay = min(delay * GROWTH, MAX_DELAY)
+
+
+class Terminated(SystemExit):
+    """SIGTERM while waiting: exit 143 after the hint, as after Ctrl-C."""
+
+
+@contextlib.contextmanager
+def sigterm_ends_wait() -> Iterator[None]:
+    """Inside the block, SIGTERM raises :class:`Terminated`."""
+
+    def terminate(signum: int, frame: Any) -> None:
+        raise Terminated(128 + signum)
+
+    # Only the main thread may handle signals.
+    main = threading.current_thread() is threading.main_thread()
+    before = signal.signal(signal.SIGTERM, terminate) if main else None
+    try:
+        yield
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, before)
 
 
 def wait_for_task(
@@ -66,8 +98,12 @@ def wait_for_task(
     url: str,
     clock: Callable[[], float] | None = None,
     sleep: Callable[[float], None] | None = None,
+    grace: float = DEFAULT_GRACE,
+    status: str = 'pending',
 ) -> Any:
-    """Poll a task until its status is final and return it.
+    """Poll a task (``status`` at first) until its status is final and
+    return it; passing failures (:func:`errors.is_passing`) are polled
+    through, with backoff, for ``grace`` seconds in a row.
 
     Progress lines and warnings go to ``stream``. Raises
     :class:`WaitError` on timeout, when the task disappears, or when
@@ -78,11 +114,33 @@ def wait_for_task(
     sleep = sleep or time.sleep
     start = clock()
     values: dict[str, Any] = {'id': task_id, 'timeout': timeout}
+    values.update(grace=grace, status=status)
     shown: tuple[str | None, float] = (None, 0.0)
     warned = False
-    for delay in poll_delays():
+    schedule = poll_delays()
+    outage: float | None = None
+    backoff = 0.0
+    while True:
+        delay = backoff if outage is not None else next(schedule)
         sleep(max(0.0, min(delay, start + timeout - clock())))
-        task = _fetch(get_task, values, url)
+        try:
+            task = _fetch(get_task, values, url)
+        except errors.HANDLED as exc:  # the passing failures only
+            values.update(error=errors.describe(exc, 'Glance', url))
+            if outage is None:
+                outage, backoff = clock(), 0.5
+                _write(stream, _OUTAGE, values)
+            backoff = min(backoff * 2, MAX_DELAY)
+            values.update(outage=clock() - outage, elapsed=clock() - start)
+            if values['outage'] >= grace:
+                raise WaitError(_GAVE_UP % values) from None
+            if values['elapsed'] >= timeout:
+                raise WaitError(_STILL_RUNNING % values) from None
+            continue
+        if outage is not None:
+            values.update(outage=clock() - outage)
+            _write(stream, _ANSWERED_AGAIN, values)
+            outage = None
         values.update(status=task.status, elapsed=clock() - start)
         if shown[0] != task.status or values['elapsed'] >= shown[1]:
             _write(
@@ -105,7 +163,6 @@ def wait_for_task(
         ):
             _write(stream, _PENDING_WARNING, values)
             warned = True
-    raise AssertionError('poll_delays() never ends')  # pragma: no cover
 
 
 def _write(stream: TextIO, line: str, values: dict[str, Any]) -> None:
@@ -122,6 +179,19 @@ _NOT_STARTED = _(
     'Task %(id)s is still pending after %(timeout)g s: Glance may have lost '
     'it or its task threads are all busy. Check with openstack image task '
     'show %(id)s and the glance-api log'
+)
+_OUTAGE = _(
+    'Warning: Glance did not answer about task %(id)s: %(error)s. Polling '
+    'goes on, less often, for up to %(grace)d s (--wait-grace-period)'
+)
+_ANSWERED_AGAIN = _(
+    'Glance answered again after %(outage)d s. A task that a restarted '
+    'glance-api was running stays processing for good: check with '
+    'openstack image task show %(id)s and the glance-api log'
+)
+_GAVE_UP = _(
+    'Glance has not answered for %(outage)d s: %(error)s. Task %(id)s was '
+    '%(status)s; follow it with: openstack image task show %(id)s'
 )
 _STILL_RUNNING = _(
     'Task %(id)s is still %(status)s after %(timeout)g s; it goes on in '
@@ -140,6 +210,18 @@ def _fetch(
             % values
         ) from None
     except errors.HANDLED as exc:
+        if errors.is_passing(exc):
+            raise
+        if isinstance(exc, ksa_exceptions.HttpError):  # renewing the token
+            raise WaitError(
+                _(
+                    'Keystone did not renew the token while waiting for task '
+                    '%(id)s: a token given as such cannot be renewed. '
+                    'Authenticate again and follow the task with: openstack '
+                    'image task show %(id)s'
+                )
+                % values
+            ) from None
         raise WaitError(
             _(
                 '%(error)s (while waiting for task %(id)s; follow it with: '
@@ -159,3 +241,56 @@ def _fetch(
             % values
         )
     return task
+
+
+def find_created(
+    image: Any,
+    task_type: str,
+    task_input: Any,
+    since: float,
+    stream: TextIO,
+    url: str,
+) -> Any:
+    """The task that a POST sent at ``since`` (a time.time()) created,
+    when its answer was lost: this project's one task of this type and
+    input created from LOST_ANSWER_WINDOW before on. Glance lists tasks
+    without their input, so each candidate is fetched."""
+    values: dict[str, Any] = {'url': url}
+    found = []
+    try:
+        for task in image.tasks(sort_key='created_at', sort_dir='desc'):
+            created = task.created_at.replace('Z', '+00:00')
+            moment = datetime.datetime.fromisoformat(created).timestamp()
+            if moment < since - LOST_ANSWER_WINDOW:
+                break
+            if (task.type, task.owner_id) == (
+                task_type,
+                image.get_project_id(),
+            ):
+                task = image.get_task(task.id)
+                found += [task] if task.input == task_input else []
+    except errors.HANDLED:
+        raise WaitError(_LOST_UNKNOWN % values) from None
+    values['ids'] = ', '.join(task.id for task in found)
+    if len(found) != 1:
+        raise WaitError((_LOST_SEVERAL if found else _LOST_NONE) % values)
+    _write(stream, _LOST_FOUND, values)
+    return found[0]
+
+
+_LOST_FOUND = _(
+    'Warning: the answer to POST /v2/tasks was lost, but Glance created task '
+    '%(ids)s with this input'
+)
+_LOST_NONE = _(
+    'The answer to POST /v2/tasks was lost, and Glance has no task with this '
+    'input: no task was created, and trying again is safe'
+)
+_LOST_SEVERAL = _(
+    'The answer to POST /v2/tasks was lost, and tasks %(ids)s have this '
+    'input: check them with openstack image task show'
+)
+_LOST_UNKNOWN = _(
+    'The connection to Glance at %(url)s failed while creating the task, '
+    'which may or may not exist now: check with openstack image task list'
+)
