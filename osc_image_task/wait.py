@@ -181,8 +181,8 @@ _NOT_STARTED = _(
     'show %(id)s and the glance-api log'
 )
 _OUTAGE = _(
-    'Warning: Glance did not answer about task %(id)s: %(error)s. Polling '
-    'goes on, less often, for up to %(grace)d s (--wait-grace-period)'
+    'Warning: polling task %(id)s goes on, less often, for up to %(grace)d '
+    's (--wait-grace-period), as Glance did not answer: %(error)s'
 )
 _ANSWERED_AGAIN = _(
     'Glance answered again after %(outage)d s. A task that a restarted '
@@ -190,8 +190,9 @@ _ANSWERED_AGAIN = _(
     'openstack image task show %(id)s and the glance-api log'
 )
 _GAVE_UP = _(
-    'Glance has not answered for %(outage)d s: %(error)s. Task %(id)s was '
-    '%(status)s; follow it with: openstack image task show %(id)s'
+    'Stopped waiting for task %(id)s, %(status)s when last seen (follow it '
+    'with: openstack image task show %(id)s): Glance has not answered for '
+    '%(outage)d s. The last failure: %(error)s'
 )
 _STILL_RUNNING = _(
     'Task %(id)s is still %(status)s after %(timeout)g s; it goes on in '
@@ -215,10 +216,9 @@ def _fetch(
         if isinstance(exc, ksa_exceptions.HttpError):  # renewing the token
             raise WaitError(
                 _(
-                    'Keystone did not renew the token while waiting for task '
-                    '%(id)s: a token given as such cannot be renewed. '
-                    'Authenticate again and follow the task with: openstack '
-                    'image task show %(id)s'
+                    'Keystone did not renew the token, which cannot be '
+                    'renewed if given as such; authenticate again and '
+                    'follow task %(id)s with: openstack image task show %(id)s'
                 )
                 % values
             ) from None
@@ -244,18 +244,12 @@ def _fetch(
 
 
 def find_created(
-    image: Any,
-    task_type: str,
-    task_input: Any,
-    since: float,
-    stream: TextIO,
-    url: str,
+    image: Any, task_type: str, task_input: Any, since: float, stream: TextIO
 ) -> Any:
-    """The task that a POST sent at ``since`` (a time.time()) created,
-    when its answer was lost: this project's one task of this type and
-    input created from LOST_ANSWER_WINDOW before on. Glance lists tasks
-    without their input, so each candidate is fetched."""
-    values: dict[str, Any] = {'url': url}
+    """The task that a POST sent at ``since`` (a time.time()) created, as
+    its answer was lost: the one task of this project, type and input
+    created from LOST_ANSWER_WINDOW before on (fetched one by one, as
+    Glance lists tasks without their input)."""
     found = []
     try:
         for task in image.tasks(sort_key='created_at', sort_dir='desc'):
@@ -270,8 +264,8 @@ def find_created(
                 task = image.get_task(task.id)
                 found += [task] if task.input == task_input else []
     except errors.HANDLED:
-        raise WaitError(_LOST_UNKNOWN % values) from None
-    values['ids'] = ', '.join(task.id for task in found)
+        raise WaitError(_LOST_UNKNOWN) from None
+    values = {'ids': ', '.join(task.id for task in found)}
     if len(found) != 1:
         raise WaitError((_LOST_SEVERAL if found else _LOST_NONE) % values)
     _write(stream, _LOST_FOUND, values)
@@ -279,18 +273,18 @@ def find_created(
 
 
 _LOST_FOUND = _(
-    'Warning: the answer to POST /v2/tasks was lost, but Glance created task '
-    '%(ids)s with this input'
+    'Warning: the answer to POST /v2/tasks was lost, but Glance created '
+    'task %(ids)s with this input'
 )
 _LOST_NONE = _(
-    'The answer to POST /v2/tasks was lost, and Glance has no task with this '
-    'input: no task was created, and trying again is safe'
+    'The answer to POST /v2/tasks was lost, and Glance has no new task with '
+    'this input: no task was created, and trying again is safe'
 )
 _LOST_SEVERAL = _(
-    'The answer to POST /v2/tasks was lost, and tasks %(ids)s have this '
-    'input: check them with openstack image task show'
+    'The answer to POST /v2/tasks was lost; tasks %(ids)s have this input: '
+    'check them with openstack image task show'
 )
 _LOST_UNKNOWN = _(
-    'The connection to Glance at %(url)s failed while creating the task, '
-    'which may or may not exist now: check with openstack image task list'
+    'The connection to Glance failed while creating the task, which may or '
+    'may not exist now: check with openstack image task list'
 )

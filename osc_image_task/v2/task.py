@@ -145,10 +145,7 @@ class CreateTask(command.ShowOne):
             '--wait-grace-period',
             metavar='<seconds>',
             type=_positive_seconds,
-            help=_(
-                'With --wait, give up once Glance has not answered for this '
-                'many seconds in a row (600)'
-            ),
+            help=_('With --wait, give up when Glance fails this long (600)'),
         )
         imports = parser.add_argument_group(
             _('import options'),
@@ -200,7 +197,7 @@ class CreateTask(command.ShowOne):
                 ) from exc
             response = None
             task = wait.find_created(
-                image, task_type, body, sent_at, self.app.stderr, url
+                image, task_type, body, sent_at, self.app.stderr
             )
         if response is not None:
             try:

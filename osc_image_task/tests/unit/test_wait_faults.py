@@ -208,7 +208,7 @@ class TestFindCreated(testtools.TestCase):
         )
         self.stream = io.StringIO()
         return wait.find_created(
-            self.image, 'import', dict(INPUT), self.POST_AT, self.stream, URL
+            self.image, 'import', dict(INPUT), self.POST_AT, self.stream
         )
 
     def test_the_one_task_with_this_input_is_the_one_created(self):
@@ -260,6 +260,5 @@ class TestFindCreated(testtools.TestCase):
             dict(INPUT),
             self.POST_AT,
             io.StringIO(),
-            URL,
         )
         self.assertIn('may or may not exist', str(exc))
