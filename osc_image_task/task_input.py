@@ -208,11 +208,11 @@ def _parse_literal(text: str) -> Any:
 
 
 def _json_string(token: tokenize.TokenInfo) -> str:
-    """A Python string token as a JSON string; a double-quoted one is
-    left to the JSON parser, as is one with a prefix Python alone has."""
+    """A Python string token as a JSON string; one with a prefix that
+    Python alone has is left to the JSON parser, to refuse."""
     text = token.string
     prefix = text[: len(text) - len(text.lstrip('bBfFrRuUtT'))].lower()
-    if prefix not in ('', 'u', 'r') or text.startswith('"'):
+    if prefix not in ('', 'u', 'r') or _is_json(text):
         return text
     # Python keeps an unknown escape such as \q, with a warning; JSON
     # refuses it, and so does this.
@@ -234,6 +234,13 @@ def _json_string(token: tokenize.TokenInfo) -> str:
         return json.dumps(ast.literal_eval(text), ensure_ascii=False)
     except (SyntaxError, ValueError):
         return text  # a bad \x or \N escape: refused by JSON next
+
+
+def _is_json(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), str)
+    except ValueError:
+        return False
 
 
 def check_task(task_type: str, body: dict[str, Any]) -> None:
