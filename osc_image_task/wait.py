@@ -54,7 +54,7 @@ GROWTH = 1.25
 MAX_DELAY = 5.0
 
 
-class WaitError(exceptions.CommandError):
+class WaitError(exceptions.CommandError):  # type: ignore[misc,unused-ignore]
     """Waiting ended without a final task; the message is for the user."""
 
 
