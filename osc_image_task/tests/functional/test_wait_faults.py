@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import pathlib
 import signal
 import subprocess
@@ -326,3 +327,22 @@ class TestWaitFaults(base.FunctionalTestBase):
         self.assertIn('system-scoped', line)
         self.assertIn('project-scoped token', line)
         self.assertEqual(set(), self.task_ids() - before)
+
+    def test_closed_stdout_ends_quietly(self):
+        # As with `| head`: the reader is gone before the task is shown.
+        read, write = os.pipe()
+        os.close(read)
+        try:
+            process = subprocess.run(
+                self.cli_argv(*self.import_args(self.slow_input(1)), '--wait'),
+                stdout=write,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=base.cli_env(),
+                timeout=120,
+            )
+        finally:
+            os.close(write)
+        self.assertNotIn('Traceback', process.stderr)
+        self.assertNotIn('Error', process.stderr)
+        self.assertIn(process.returncode, (0, 128 + signal.SIGPIPE))
