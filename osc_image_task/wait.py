@@ -75,12 +75,12 @@ class Terminated(SystemExit):
 
 @contextlib.contextmanager
 def sigterm_ends_wait() -> Iterator[None]:
-    """Inside the block, SIGTERM raises :class:`Terminated`."""
+    """Inside the block, SIGTERM raises :class:`Terminated` (in the main
+    thread: no other may handle signals)."""
 
     def terminate(signum: int, frame: Any) -> None:
         raise Terminated(128 + signum)
 
-    # Only the main thread may handle signals.
     main = threading.current_thread() is threading.main_thread()
     before = signal.signal(signal.SIGTERM, terminate) if main else None
     try:
@@ -102,8 +102,7 @@ def wait_for_task(
     status: str = 'pending',
 ) -> Any:
     """Poll a task (``status`` at first) until its status is final and
-    return it; passing failures (:func:`errors.is_passing`) are polled
-    through, with backoff, for ``grace`` seconds in a row.
+    return it, through ``grace`` seconds in a row of passing failures.
 
     Progress lines and warnings go to ``stream``. Raises
     :class:`WaitError` on timeout, when the task disappears, or when
@@ -246,22 +245,18 @@ def _fetch(
 def find_created(
     image: Any, task_type: str, task_input: Any, since: float, stream: TextIO
 ) -> Any:
-    """The task that a POST sent at ``since`` (a time.time()) created, as
-    its answer was lost: the one task of this project, type and input
-    created from LOST_ANSWER_WINDOW before on (fetched one by one, as
-    Glance lists tasks without their input)."""
-    found = []
+    """The one task of this project, type and input created since a POST
+    sent at ``since`` (time.time()) whose answer was lost."""
+    found: list[Any] = []
     try:
+        ours = (task_type, image.get_project_id())
         for task in image.tasks(sort_key='created_at', sort_dir='desc'):
             created = task.created_at.replace('Z', '+00:00')
             moment = datetime.datetime.fromisoformat(created).timestamp()
             if moment < since - LOST_ANSWER_WINDOW:
                 break
-            if (task.type, task.owner_id) == (
-                task_type,
-                image.get_project_id(),
-            ):
-                task = image.get_task(task.id)
+            if (task.type, task.owner_id) == ours:
+                task = image.get_task(task.id)  # the list leaves out input
                 found += [task] if task.input == task_input else []
     except errors.HANDLED:
         raise WaitError(_LOST_UNKNOWN) from None
