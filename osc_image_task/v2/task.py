@@ -18,6 +18,7 @@ import argparse
 from collections.abc import Iterable
 import json
 import math
+import os
 import sys
 import time
 from typing import Any
@@ -321,7 +322,13 @@ class CreateTask(command.ShowOne):
 
     def run(self, parsed_args: argparse.Namespace) -> int:
         self._failure = None
-        result: int = super().run(parsed_args)
+        try:
+            result: int = super().run(parsed_args)
+            self.app.stdout.flush()
+        except BrokenPipeError:  # standard output was closed (| head)
+            # Quietly: nothing more can be written, not even at exit.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self.app.stdout.fileno())
+            return 141  # 128 + SIGPIPE, as for a process that SIGPIPE ends
         if self._failure:
             raise exceptions.CommandError(self._failure)
         return result

@@ -17,22 +17,26 @@ from __future__ import annotations
 
 import datetime
 import io
+import json
 import os
 import signal
 import threading
 import time
 from unittest import mock
 
+import fixtures
 from keystoneauth1 import exceptions as ksa_exceptions
 from openstack import exceptions as sdk_exceptions
-from openstack.image.v2 import _proxy
 from openstack.image.v2 import task as sdk_task
 import testtools
 
 from osc_image_task import wait
+from osc_image_task.tests import base
 from osc_image_task.tests.unit import fakes
 
 URL = 'http://glance.example:9292/v2/tasks/T1'
+# What the lookup may use of openstacksdk's image proxy.
+IMAGE_API = ['tasks', 'get_task', 'get_project_id']
 INPUT = {
     'import_from': 'http://127.0.0.1:8000/cirros.img',
     'import_from_format': 'qcow2',
@@ -200,7 +204,7 @@ class TestFindCreated(testtools.TestCase):
     ).timestamp()
 
     def find(self, tasks, inputs):
-        self.image = mock.Mock(spec=_proxy.Proxy)
+        self.image = mock.Mock(spec=IMAGE_API)
         self.image.get_project_id.return_value = 'P1'
         self.image.tasks.return_value = iter(tasks)
         self.image.get_task.side_effect = lambda task_id: sdk_task.Task(
@@ -250,7 +254,7 @@ class TestFindCreated(testtools.TestCase):
     def test_glance_unreachable_says_the_task_may_exist(self):
         tasks = mock.Mock(side_effect=refused())
         self.image = None
-        image = mock.Mock(spec=_proxy.Proxy)
+        image = mock.Mock(spec=IMAGE_API)
         image.tasks = tasks
         exc = self.assertRaises(
             wait.WaitError,
@@ -262,3 +266,35 @@ class TestFindCreated(testtools.TestCase):
             io.StringIO(),
         )
         self.assertIn('may or may not exist', str(exc))
+
+
+class ClosedPipe(io.StringIO):
+    """Standard output whose reader is gone, on a real descriptor."""
+
+    def __init__(self, fd):
+        super().__init__()
+        self.fd = fd
+
+    def flush(self):
+        raise BrokenPipeError(32, 'Broken pipe')
+
+    def fileno(self):
+        return self.fd
+
+
+class TestClosedStdout(base.CommandTestCase):
+    def test_a_closed_stdout_ends_quietly_with_141(self):
+        self.answer_post()
+        self.answer_polls({'json': fakes.task_attrs(status='success')})
+        target = self.useFixture(fixtures.TempDir()).join('stdout')
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT)
+        self.addCleanup(os.close, fd)
+        self.app.stdout = ClosedPipe(fd)
+        parsed = self.parse(
+            '--type',
+            'import',
+            '--input',
+            json.dumps(fakes.IMPORT_INPUT),
+            '--wait',
+        )
+        self.assertEqual(141, self.cmd.run(parsed))
