@@ -196,14 +196,13 @@ class CreateTask(command.ShowOne):
                 raise exceptions.CommandError(
                     _refusal(exc, conn, url)
                 ) from exc
-            response = None
             task = wait.find_created(
                 image, task_type, body, sent_at, self.app.stderr
             )
-        if response is not None:
+        else:
             try:
                 data = dict(response.json())
-                data.pop('self', None)  # the link, named as the resource's
+                data.pop('self', None)  # the link, as the resource's self
                 task = sdk_task.Task.existing(**data)  # type: ignore[no-untyped-call,unused-ignore]
             except (TypeError, ValueError):  # JSON but not an object, or none
                 task = None
