@@ -179,8 +179,8 @@ class FakeCloud:
             if method_path == 'POST /v3/auth/tokens':
                 user = json.loads(body)['auth']['identity']['password']
                 down = user['user']['name'] == 'glance-down'
-                token = self._token(self.refusing_url if down else None)
-                return dict(answer(201, token), token=self.token)
+                issued = self._token(self.refusing_url if down else None)
+                return dict(answer(201, issued), token=self.token)
             return answer(404, {'error': {'code': 404, 'message': ''}})
         if method_path == 'GET /':
             links = [{'rel': 'self', 'href': self.glance.url + '/v2/'}]
