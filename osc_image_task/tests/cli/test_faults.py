@@ -111,6 +111,8 @@ class TestOutput(CLITestCase):
             (shown['id'], shown['status'], shown['input']),
         )
         self.assertEqual(CREATED, result.routes)
+        # Good input connects: the count of bad input's 0 means something.
+        self.assertGreater(result.connections, 0)
         # What was typed is what was sent.
         self.assertEqual(
             [{'type': 'import', 'input': fakes.IMPORT_INPUT}],
