@@ -50,8 +50,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument(
         "--only", action="append", choices=MEASURES, help="repeatable"
     )
-    parser.add_argument("--rounds", type=int, default=10, help="commands")
-    parser.add_argument("--wait-runs", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=20, help="commands")
+    parser.add_argument("--wait-runs", type=int, default=10)
     parser.add_argument("--imports", type=int, default=8, help="at a time")
     parser.add_argument("--import-rounds", type=int, default=2)
     parser.add_argument(
