@@ -54,12 +54,15 @@ def machine() -> str:
 
 
 def commit() -> str:
-    return subprocess.run(
-        ["git", "-C", str(REPO), "describe", "--always", "--dirty"],
-        capture_output=True,
-        text=True,
-        check=False,
+    """HEAD, and whether the code (not the results) differs from it."""
+    git = ["git", "-C", str(REPO)]
+    head = subprocess.run(
+        [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     ).stdout.strip()
+    changed = subprocess.run(
+        [*git, "diff", "--quiet", "HEAD", "--", ".", ":(exclude)bench/results"]
+    ).returncode
+    return f"{head} with local changes" if changed else head
 
 
 def document(
