@@ -135,10 +135,19 @@ for dir in %(rw)s; do
 done
 exec chroot "$root" /usr/bin/env --chdir="$PWD" "$@"
 """
+# The host's commands -> their Debian packages.
+HOST_TOOLS = {
+    'debootstrap': 'debootstrap',
+    'unshare': 'util-linux',
+    'chroot': 'coreutils',
+    'mount': 'mount',
+}
+# Mounts made under it go away with the command it runs.
+NAMESPACE = ('unshare', '--mount', '--propagation', 'private', '--')
 OPENSTACK = """#!/bin/sh
 # Written by tools/debian_clients.py: the %(suite)s chroot's openstack,
 # with this environment and working directory.
-exec unshare --mount --propagation private -- /bin/sh %(inner)s \\
+exec %(namespace)s /bin/sh %(inner)s \\
     /usr/bin/openstack "$@"
 """
 
@@ -178,6 +187,8 @@ class Chroot:
         self.suite = suite
         self.mirror = mirror
         self.root = workdir / suite
+        # The output of every step, the last build's and test's.
+        self.log = workdir / ('%s.log' % suite)
         self.marker = workdir / ('%s.ready' % suite)
         self.recipe = {
             'suite': suite,
@@ -199,31 +210,44 @@ class Chroot:
             'ro': '',
             'rw': '',
         }
+        return self.namespaced(['/bin/sh', '-c', script, 'inner', *argv])
+
+    def namespaced(
+        self, argv: list[str], what: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run `argv` in a mount namespace of its own, logging its output;
+        fail with one line if it fails."""
         done = subprocess.run(
-            [
-                'unshare',
-                '--mount',
-                '--propagation',
-                'private',
-                '--',
-                '/bin/sh',
-                '-c',
-                script,
-                'inner',
-                *argv,
-            ],
+            [*NAMESPACE, *argv],
             capture_output=True,
             text=True,
             env=ROOT_ENV,
             cwd='/',
         )
+        shown = what or shlex.join(
+            argv[4:] if argv[:2] == ['/bin/sh', '-c'] else argv
+        )
+        with self.log.open('a', encoding='utf-8') as log:
+            log.write(
+                '$ %s\n%s%s[exit %d]\n'
+                % (shown, done.stdout, done.stderr, done.returncode)
+            )
         if done.returncode != 0:
+            lines = [
+                line.strip()
+                for line in (done.stdout + '\n' + done.stderr).splitlines()
+                if line.strip()
+            ]
+            errors = [
+                line for line in lines if line.startswith(('E:', 'ERROR'))
+            ]
             raise StackError(
-                '%s exited %d in the chroot:\n%s'
+                '%s exited %d: %s (log: %s)'
                 % (
-                    shlex.join(argv)[:200],
+                    shown[:120],
                     done.returncode,
-                    (done.stdout + done.stderr)[-3000:],
+                    (errors or lines or ['no output'])[-1][:300],
+                    self.log,
                 )
             )
         return done
@@ -244,23 +268,19 @@ class Chroot:
         self.marker.unlink(missing_ok=True)
         remove_chroot(self.root)
         self.root.parent.mkdir(parents=True, exist_ok=True)
+        self.log.write_text('')
         started = time.monotonic()
         # debootstrap mounts /proc and /sys in the target: in a namespace
         # of its own, they go away with it whatever happens.
-        run(
+        self.namespaced(
             [
-                'unshare',
-                '--mount',
-                '--propagation',
-                'private',
-                '--',
                 'debootstrap',
                 '--variant=minbase',
                 self.suite,
                 str(self.root),
                 self.mirror,
             ],
-            env=ROOT_ENV,
+            what='debootstrap %s' % self.suite,
         )
         debootstrapped = time.monotonic()
         # No daemon may start in the chroot.
@@ -307,7 +327,12 @@ class Chroot:
         )
         wrapper = home / 'bin' / 'openstack'
         wrapper.write_text(
-            OPENSTACK % {'suite': self.suite, 'inner': shlex.quote(str(inner))}
+            OPENSTACK
+            % {
+                'suite': self.suite,
+                'namespace': ' '.join(NAMESPACE),
+                'inner': shlex.quote(str(inner)),
+            }
         )
         wrapper.chmod(0o755)
         return home
@@ -456,15 +481,15 @@ def bind_dirs() -> list[str]:
 def host_tools() -> None:
     if os.geteuid() != 0:
         raise StackError('must run as root (debootstrap, chroot, mount)')
-    missing = [
-        tool
-        for tool in ('debootstrap', 'unshare', 'chroot', 'mount')
+    missing = {
+        tool: package
+        for tool, package in HOST_TOOLS.items()
         if shutil.which(tool, path=ROOT_ENV['PATH']) is None
-    ]
+    }
     if missing:
         raise StackError(
-            '%s not found; on Debian or Ubuntu: apt-get install %s'
-            % (', '.join(missing), ' '.join(missing))
+            '%s not found; install with: apt-get install %s'
+            % (', '.join(missing), ' '.join(missing.values()))
         )
 
 
@@ -491,6 +516,7 @@ def build_all(
 def test(chroot: Chroot, wheel: pathlib.Path, with_suite: bool) -> None:
     """Install, check, run the suite if asked, uninstall; the checks that
     do not stop the others (unmet requirements) fail at the end."""
+    chroot.log.write_text('')
     python, before = distributions_before(chroot)
     try:
         unmet = install(chroot, wheel, python, before)
@@ -572,7 +598,13 @@ def main(argv: list[str] | None = None) -> int:
     ]
     started = time.monotonic()
     built, failed = build_all(chroots, args.rebuild)
-    say('chroots ready after %.0f s' % (time.monotonic() - started))
+    say(
+        '%s ready after %.0f s'
+        % (
+            ' '.join(c.suite for c in built) or 'none',
+            time.monotonic() - started,
+        )
+    )
     if args.action == 'test' and built:
         with tempfile.TemporaryDirectory() as wheels:
             try:
