@@ -41,8 +41,10 @@ skip.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
 from concurrent import futures
 import contextlib
+import fcntl
 import json
 import os
 import pathlib
@@ -261,8 +263,22 @@ class Chroot:
         )
         self.run('apt-get', '-q', '-y', *options, *args)
 
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the suite's lock: one build or test of a chroot at a time,
+        whichever process runs it."""
+        self.root.parent.mkdir(parents=True, exist_ok=True)
+        lock_path = self.root.parent / ('%s.lock' % self.suite)
+        with open(lock_path, 'w', encoding='utf-8') as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+
     def build(self, rebuild: bool) -> str:
         """Build the chroot unless cached; say what was done and how long."""
+        with self.locked():
+            return self.build_locked(rebuild)
+
+    def build_locked(self, rebuild: bool) -> str:
         if self.cached() and not rebuild:
             return 'cached chroot reused'
         self.marker.unlink(missing_ok=True)
@@ -514,15 +530,23 @@ def build_all(
 
 
 def test(chroot: Chroot, wheel: pathlib.Path, with_suite: bool) -> None:
-    """Install, check, run the suite if asked, uninstall; the checks that
-    do not stop the others (unmet requirements) fail at the end."""
+    """Install, check, run the suite if asked, uninstall; unmet
+    requirements and a failed suite stop nothing and fail at the end."""
+    with chroot.locked():
+        test_locked(chroot, wheel, with_suite)
+
+
+def test_locked(chroot: Chroot, wheel: pathlib.Path, with_suite: bool) -> None:
     chroot.log.write_text('')
     python, before = distributions_before(chroot)
     try:
-        unmet = install(chroot, wheel, python, before)
+        problems = install(chroot, wheel, python, before)
         check_commands(chroot)
         if with_suite:
-            functional_in(chroot)
+            try:
+                functional_in(chroot)
+            except StackError as exc:
+                problems.append(str(exc))
     except BaseException:
         # The error that stopped the test is the one to show; a plugin
         # left behind is removed by the next run.
@@ -530,8 +554,8 @@ def test(chroot: Chroot, wheel: pathlib.Path, with_suite: bool) -> None:
             chroot.run(*UNINSTALL, PEP668, PLUGIN)
         raise
     uninstall(chroot, before)
-    if unmet:
-        raise StackError('; '.join(unmet))
+    if problems:
+        raise StackError('; '.join(problems))
 
 
 def functional_in(chroot: Chroot) -> None:
