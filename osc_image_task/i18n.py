@@ -10,15 +10,10 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""Translation support for user-facing strings (oslo.i18n)."""
-
-from __future__ import annotations
+"""Translation of user-facing strings (oslo.i18n)."""
 
 from typing import Callable
 
 import oslo_i18n
 
-_translators = oslo_i18n.TranslatorFactory(domain='osc_image_task')
-
-# The primary translation function, used for every user-facing string.
-_: Callable[[str], str] = _translators.primary
+_: Callable[[str], str] = oslo_i18n.TranslatorFactory('osc_image_task').primary

@@ -15,62 +15,42 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from collections.abc import Iterable
-from collections.abc import Iterator
-from collections.abc import Sequence
-import contextlib
-import functools
-import gc
 import json
 import math
 import sys
-import traceback
-import typing
 from typing import Any
-from typing import BinaryIO
-from typing import NoReturn
 
-from cliff import columns
+from openstack import connection
+from openstack import exceptions as sdk_exceptions
+from openstack.image.v2 import task as sdk_task
 from osc_lib import exceptions
 from osc_lib.cli import format_columns
 from osc_lib.command import command
 
+from osc_image_task import compat
 from osc_image_task import errors
 from osc_image_task import task_input
-from osc_image_task import wait as wait_mod
+from osc_image_task import wait
 from osc_image_task.i18n import _
 
 #: The fields of a task shown as columns, as ``image task show`` has them.
-TASK_FIELDS = (
-    'created_at',
-    'expires_at',
-    'id',
-    'input',
-    'message',
-    'owner_id',
-    'result',
-    'status',
-    'type',
-    'updated_at',
+TASK_FIELDS = frozenset(
+    'created_at expires_at id input message owner_id result status type '
+    'updated_at'.split()
 )
 # Attributes of the SDK resource that describe the resource, not the task.
 _HIDDEN_FIELDS = frozenset({'location', 'name', 'schema', 'links', 'tags'})
-
-
 # Formatters that print str() of machine_readable(): for a dict that would
 # be Python's repr, so they get JSON text instead of nested data.
 _TEXT_FORMATTERS = frozenset({'value', 'shell', 'csv'})
+# The import options, as the keys they set at the top of the input and in
+# its image_properties.
+_TASK_OPTIONS = ('import_from', 'import_from_format')
+_IMAGE_OPTIONS = ('disk_format', 'container_format', 'name')
 
 
-if typing.TYPE_CHECKING:
-    _FormattableColumn = columns.FormattableColumn[Any]
-else:
-    # cliff made FormattableColumn generic only in 4.9.0.
-    _FormattableColumn = columns.FormattableColumn
-
-
-class JSONColumn(_FormattableColumn):
+class JSONColumn(compat.FormattableColumn):
     """A value that prints as JSON text and stays nested in json/yaml."""
 
     def human_readable(self) -> str:
@@ -87,20 +67,11 @@ class JSONTextColumn(JSONColumn):
         return self.human_readable()
 
 
-def _json_column(nested: bool) -> type[JSONColumn]:
-    """The column for JSON values: nested, or JSON text for the formatters
-    that cannot print nested data."""
-    return JSONColumn if nested else JSONTextColumn
-
-
 def format_task(task: Any, nested: bool = True) -> dict[str, Any]:
-    """Flatten an SDK task into the columns shown to the user.
-
-    With ``nested`` false, ``input`` and ``result`` are JSON text for the
-    formatters that cannot print nested data.
-    """
-    column = _json_column(nested)
-    info: dict[str, Any] = {field: task.get(field) for field in TASK_FIELDS}
+    """Flatten an SDK task into the columns shown to the user; with
+    ``nested`` false, ``input`` and ``result`` are JSON text."""
+    column = JSONColumn if nested else JSONTextColumn
+    info = {field: task.get(field) for field in TASK_FIELDS}
     info['input'] = column(info['input'])
     info['result'] = column(info['result'])
     info['properties'] = format_columns.DictColumn(
@@ -113,312 +84,238 @@ def format_task(task: Any, nested: bool = True) -> dict[str, Any]:
     return info
 
 
-# Import options, named as the keys they set in the task input: top-level
-# keys, and keys of image_properties.
-_TASK_OPTIONS = ('import_from', 'import_from_format')
-_IMAGE_OPTIONS = ('disk_format', 'container_format', 'name')
-
-
 class CreateTask(command.ShowOne):
     _description = _('Create a task (Glance tasks API; admin-only by default)')
 
-    # OpenStackClient authenticates before a command even parses its
-    # options. This command authenticates in take_action instead, once the
-    # input is known to be good, so that bad input sends no request at all.
+    # OpenStackClient authenticates before a command parses its options.
+    # This command checks its options and input first, then connects,
+    # so that bad input sends no request at all (see the contributor
+    # guide).
     auth_required = False
-
     # Set by --wait when the task failed: reported after the task is shown.
     _failure: str | None = None
-    # The clock and the sleep of --wait; None for real time. Tests give
-    # their own, which never sleep.
-    clock: Callable[[], float] | None = None
-    sleep: Callable[[float], None] | None = None
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser: argparse.ArgumentParser = super().get_parser(prog_name)
-        parser.error = functools.partial(  # type: ignore[method-assign]
-            _one_line_error, parser
-        )
         parser.add_argument(
             '--type',
             metavar='<type>',
             help=_(
-                'Type of the task: "import" (required, unless import '
-                'options are given: then it is "import"). Glance also '
-                'accepts "api_image_import" and "location_import", internal '
-                'types that its image import and locations APIs create; '
-                'the input of these three is checked before sending. Other '
-                'types are sent as they are, for Glance to judge'
+                'Type of the task, such as "import" (required without '
+                'import options). Glance\'s internal types api_image_import '
+                'and location_import are refused'
             ),
         )
         parser.add_argument(
             '--input',
             metavar='<input>',
             help=_(
-                'Task input: a JSON object, inline, from a file with '
-                '@PATH, or from standard input with "-". The single-quoted '
-                "style of the Glance documentation ({'key': 'value'}) is "
-                'accepted too. Limit: 1 MiB (required, unless import '
-                'options are given)'
+                'Task input: a JSON object (or the single-quoted style of '
+                'the Glance docs), inline, from a file with @PATH or from '
+                'standard input with "-"; at most 1 MiB (required without '
+                'import options)'
             ),
         )
         parser.add_argument(
             '--dry-run',
             action='store_true',
             help=_(
-                'Check everything, then show the type and input of the task '
-                'that would be created, import options applied, and stop: '
-                'no request is sent and no credentials are needed'
+                'Check everything and show the type and input of the task, '
+                'without credentials and without sending anything'
             ),
         )
-        wait = parser.add_argument_group(_('waiting'))
-        wait.add_argument(
+        waiting = parser.add_argument_group(_('waiting'))
+        waiting.add_argument(
             '--wait',
             action='store_true',
             help=_(
-                'Follow the task until it ends, showing progress on '
-                'standard error, then show the final task. Exits non-zero '
-                'if the task fails'
+                'Follow the task until it ends, with progress on standard '
+                'error; exit non-zero if it fails'
             ),
         )
-        wait.add_argument(
+        waiting.add_argument(
             '--wait-timeout',
             metavar='<seconds>',
             type=_positive_seconds,
-            help=_(
-                'With --wait, give up after this many seconds (default: '
-                '%g); the task goes on in Glance'
-            )
-            % wait_mod.DEFAULT_TIMEOUT,
+            help=_('With --wait, give up after this many seconds (3600)'),
         )
         imports = parser.add_argument_group(
             _('import options'),
-            _(
-                'Build the input of an import task. Their values override '
-                'the same keys from --input; the other keys are kept.'
-            ),
+            _('Set keys of the input of an import task, over --input.'),
         )
-        imports.add_argument(
-            '--import-from',
-            metavar='<url>',
-            help=_('URL that Glance downloads the image data from'),
-        )
-        imports.add_argument(
-            '--import-from-format',
-            metavar='<format>',
-            help=_('Format of the data at --import-from, such as qcow2'),
-        )
-        imports.add_argument(
-            '--disk-format',
-            metavar='<format>',
-            help=_('Disk format of the new image (image_properties)'),
-        )
-        imports.add_argument(
-            '--container-format',
-            metavar='<format>',
-            help=_('Container format of the new image (image_properties)'),
-        )
-        imports.add_argument(
-            '--name',
-            metavar='<name>',
-            help=_('Name of the new image (image_properties)'),
-        )
+        for option, metavar, help_text in (
+            ('--import-from', '<url>', _('URL of the image data to import')),
+            ('--import-from-format', '<format>', _('Format of that data')),
+            ('--disk-format', '<format>', _('Disk format of the new image')),
+            ('--container-format', '<format>', _('Its container format')),
+            ('--name', '<name>', _('Name of the new image')),
+        ):
+            imports.add_argument(option, metavar=metavar, help=help_text)
         imports.add_argument(
             '--image-property',
             metavar='<key=value>',
+            type=task_input.image_property,
             action='append',
             default=[],
-            help=_(
-                'Property of the new image (image_properties); repeat '
-                'the option to set several'
-            ),
+            help=_('Property of the new image (repeat for several)'),
         )
         return parser
 
     def take_action(
         self, parsed_args: argparse.Namespace
-    ) -> tuple[Sequence[str], Iterable[Any]]:
+    ) -> tuple[Iterable[str], Iterable[Any]]:
         task_type, body = self._task_request(parsed_args)
         nested = parsed_args.formatter not in _TEXT_FORMATTERS
         if parsed_args.dry_run:
-            return ('type', 'input'), (task_type, _json_column(nested)(body))
+            column = JSONColumn if nested else JSONTextColumn
+            return ('type', 'input'), (task_type, column(body))
+        conn = self._connect()
+        url = conn.endpoint_for('image') or '-'
         try:
-            self._authenticate()
-            # OpenStackClient adds the image API's client at run time.
-            client_manager: Any = self.app.client_manager
-            image_client = client_manager.image
-            with _sent_once(image_client):
-                task = image_client.create_task(type=task_type, input=body)
-        except errors.DISCOVERY_FAILED as exc:
-            # Only here is the endpoint looked up: for other errors, such as
-            # a failed login, it would cost another request to Keystone.
-            raise exceptions.CommandError(
-                errors.describe_error(exc, self._image_endpoint())
-            ) from exc
+            image = conn.image
+            # The one request not to resend: a POST that reached Glance
+            # before its connection failed has created a task.
+            response = image.post(
+                '/tasks',
+                json={'type': task_type, 'input': body},
+                connect_retries=0,
+            )
+            sdk_exceptions.raise_from_response(response)
         except errors.HANDLED as exc:
-            raise exceptions.CommandError(errors.describe_error(exc)) from exc
-        except (TypeError, AttributeError) as exc:
-            if not _reading_the_answer(exc):
-                raise
-            raise _not_a_task(_('not a JSON object')) from exc
-        if not getattr(task, 'id', None):
-            # openstacksdk ignores a body that is not JSON at all.
-            raise _not_a_task(_('no task id'))
-        if parsed_args.wait:
-            with _sent_once(image_client):
-                task = self._wait(image_client, task, parsed_args.wait_timeout)
-        info = sorted(format_task(task, nested).items())
-        return tuple(name for name, _value in info), tuple(
-            value for _name, value in info
-        )
-
-    def run(self, parsed_args: argparse.Namespace) -> int:
-        self._failure = None
+            if errors.is_passing(exc) and errors.status_of(exc) is None:
+                raise exceptions.CommandError(
+                    _(
+                        'The connection to Glance at %(url)s failed while '
+                        'creating the task, which may or may not exist '
+                        'now: check with openstack image task list'
+                    )
+                    % {'url': url}
+                ) from exc
+            raise exceptions.CommandError(
+                errors.describe(exc, 'Glance', url)
+            ) from exc
         try:
-            result: int = super().run(parsed_args)
-        except _Interrupted as exc:
-            self.app.stderr.write(str(exc) + '\n')
-            return 130
-        if not getattr(self.app, 'interactive_mode', False):
-            # The process ends next. Python's last garbage collection over
-            # the objects of the ~1700 modules OpenStackClient loads takes
-            # about half a second; frozen objects are skipped.
-            gc.freeze()
-        if self._failure is not None:
-            raise exceptions.CommandError(self._failure)
-        return result
+            data = dict(response.json())
+            data.pop('self', None)  # the link, named as the resource's self
+            task: Any = sdk_task.Task.existing(**data)  # type: ignore[no-untyped-call,unused-ignore]
+        except (TypeError, ValueError):  # JSON but not an object, or none
+            task = None
+        if not getattr(task, 'id', None):
+            raise exceptions.CommandError(
+                _(
+                    'Glance answered POST /v2/tasks with something that is '
+                    'not a task; check with openstack image task list'
+                )
+            )
+        if parsed_args.wait:
+            task = self._wait(image, task, parsed_args.wait_timeout, url)
+        info = sorted(format_task(task, nested).items())
+        return tuple(name for name, _v in info), [v for _n, v in info]
 
     def _task_request(
         self, parsed_args: argparse.Namespace
     ) -> tuple[str, dict[str, Any]]:
         """Check the options and build the task's type and input."""
-        if parsed_args.wait_timeout is not None and not parsed_args.wait:
-            raise exceptions.CommandError(_('--wait-timeout needs --wait'))
-        if parsed_args.dry_run and parsed_args.wait:
-            raise exceptions.CommandError(
-                _(
-                    '--dry-run cannot be used with --wait: a dry run '
-                    'creates no task to wait for'
-                )
+        args = vars(parsed_args)
+        task_options = {
+            k: args[k] for k in _TASK_OPTIONS if args[k] is not None
+        }
+        image_options = {
+            k: args[k] for k in _IMAGE_OPTIONS if args[k] is not None
+        }
+        problem = None
+        for key, value in parsed_args.image_property:
+            if key in image_options:
+                problem = _('image property %(key)s is given twice') % {
+                    'key': key
+                }
+            image_options[key] = value
+        importing = bool(task_options or image_options)
+        task_type = 'import' if importing else parsed_args.type
+        if parsed_args.wait_timeout and not parsed_args.wait:
+            problem = _('--wait-timeout needs --wait')
+        elif parsed_args.dry_run and parsed_args.wait:
+            problem = _('--dry-run creates no task to --wait for')
+        elif importing and parsed_args.type not in (None, 'import'):
+            problem = (
+                _('import options make an import task, not --type %(type)s')
+                % args
             )
+        elif not (task_type or '').strip():
+            problem = _('--type is required (or import options)')
+        elif parsed_args.input is None and not importing:
+            problem = _('--input is required (or import options)')
+        if problem:
+            raise exceptions.CommandError(problem)
         try:
-            task_options, image_options = _import_options(parsed_args)
-            importing = bool(task_options or image_options)
-            task_type = _task_type(parsed_args.type, importing)
             body: dict[str, Any] = {}
             if parsed_args.input is not None:
+                stdin: Any = getattr(self.app, 'stdin', None) or sys.stdin
                 text = task_input.read_task_input(
-                    parsed_args.input, self._stdin()
+                    parsed_args.input, getattr(stdin, 'buffer', stdin)
                 )
                 body = task_input.parse_task_input(text)
-            elif not importing:
-                raise task_input.TaskInputError(
-                    _(
-                        '--input is required (or give import options such '
-                        'as --import-from)'
-                    )
-                )
             if importing:
                 body = task_input.merge_import_options(
                     body, task_options, image_options
                 )
-            task_input.check_task_input(task_type, body)
+            task_input.check_task(task_type, body)
         except task_input.TaskInputError as exc:
             raise exceptions.CommandError(str(exc)) from None
         return task_type, body
 
-    def _authenticate(self) -> None:
-        """Do the authentication that OpenStackClient left to us."""
-        self.auth_required = True
-        self.app.prepare_to_run_command(self)
+    def _connect(self) -> Any:
+        """Authenticate with the cloud of the command line, now that the
+        input is known to be good."""
+        app = self.app
+        auth_url = '-'
+        try:
+            cloud = app.cloud_config.get_one(
+                cloud=app.options.cloud, argparse=app.options, validate=True
+            )
+            conn = connection.Connection(config=cloud)  # type: ignore[no-untyped-call,unused-ignore]
+            auth_url = getattr(conn.session.auth, 'auth_url', None) or '-'
+            conn.session.get_token()
+        except errors.HANDLED as exc:
+            raise exceptions.CommandError(
+                errors.describe(exc, 'Keystone', auth_url)
+            ) from exc
+        return conn
 
     def _wait(
-        self, image_client: Any, task: Any, timeout: float | None
+        self, image: Any, task: Any, timeout: float | None, url: str
     ) -> Any:
-        progress = wait_mod.Progress(self.app.stderr, task.id)
+        values = {'id': task.id}
         try:
-            task = wait_mod.wait_for_task(
-                image_client.get_task,
+            task = wait.wait_for_task(
+                image.get_task,
                 task.id,
-                wait_mod.DEFAULT_TIMEOUT if timeout is None else timeout,
-                progress,
-                clock=self.clock,
-                sleep=self.sleep,
-                pending_warning_after=wait_mod.PENDING_WARNING_AFTER,
+                timeout or wait.DEFAULT_TIMEOUT,
+                self.app.stderr,
+                '%s/v2/tasks/%s' % (url, task.id),
             )
         except KeyboardInterrupt:
-            raise _Interrupted(
+            self.app.stderr.write(
                 _(
                     'Stopped waiting for task %(id)s; it goes on in Glance. '
-                    'Follow it with: openstack image task show %(id)s'
+                    'Follow it with: openstack image task show %(id)s\n'
                 )
-                % {'id': task.id}
-            ) from None
-        except wait_mod.WaitError as exc:
+                % values
+            )
+            raise
+        except wait.WaitError as exc:
             raise exceptions.CommandError(str(exc)) from None
         if task.status != 'success':
-            self._failure = _('Task %(id)s failed: %(message)s') % {
-                'id': task.id,
-                'message': errors.one_line(task.message or '')
-                or _('Glance gave no message'),
-            }
+            values['message'] = errors.one_line(task.message or '') or '-'
+            self._failure = _('Task %(id)s failed: %(message)s') % values
         return task
 
-    def _image_endpoint(self) -> str | None:
-        """The image endpoint of the cloud (override or catalog), if any."""
-        client_manager: Any = self.app.client_manager
-        try:
-            endpoint = client_manager.get_endpoint_for_service_type(
-                'image',
-                region_name=client_manager.region_name,
-                interface=client_manager.interface,
-            )
-        except Exception:  # the endpoint only serves to word an error
-            return None
-        return endpoint if isinstance(endpoint, str) else None
-
-    def _stdin(self) -> BinaryIO:
-        stdin = getattr(self.app, 'stdin', None) or sys.stdin
-        return typing.cast(BinaryIO, getattr(stdin, 'buffer', stdin))
-
-
-def _not_a_task(reason: str) -> exceptions.CommandError:
-    return exceptions.CommandError(
-        _(
-            'Glance answered POST /v2/tasks with something that is not a '
-            'task (%s); the task may or may not exist: check with '
-            'openstack image task list'
-        )
-        % reason
-    )
-
-
-# The openstacksdk method that reads the JSON body of an answer into a
-# resource: it takes the body for an object, so a list fails there with a
-# TypeError, and a string, a number or null with an AttributeError.
-_READ_ANSWER = ('openstack.resource', '_translate_response')
-
-
-def _reading_the_answer(exc: BaseException) -> bool:
-    """Whether ``exc`` was raised while openstacksdk read an answer."""
-    frames = traceback.walk_tb(exc.__traceback__)
-    return any(
-        (frame.f_globals.get('__name__'), frame.f_code.co_name) == _READ_ANSWER
-        for frame, _line in frames
-    )
-
-
-class _Interrupted(Exception):
-    """Ctrl-C while waiting; the message says how to follow the task."""
-
-
-def _one_line_error(parser: argparse.ArgumentParser, message: str) -> NoReturn:
-    # argparse prints the whole usage before its error; one line is enough.
-    parser.exit(
-        2,
-        _('%(prog)s: error: %(message)s (see --help)\n')
-        % {'prog': parser.prog, 'message': message},
-    )
+    def run(self, parsed_args: argparse.Namespace) -> int:
+        self._failure = None
+        result: int = super().run(parsed_args)
+        if self._failure:
+            raise exceptions.CommandError(self._failure)
+        return result
 
 
 def _positive_seconds(text: str) -> float:
@@ -426,71 +323,9 @@ def _positive_seconds(text: str) -> float:
         seconds = float(text)
     except ValueError:
         seconds = math.nan
-    if not seconds > 0 or math.isinf(seconds):
+    if not 0 < seconds < math.inf:
         raise argparse.ArgumentTypeError(
-            _('expected a number of seconds above 0, not %r') % text
+            _('expected a number of seconds above 0, not "%(text)s"')
+            % {'text': text}
         )
     return seconds
-
-
-@contextlib.contextmanager
-def _sent_once(image_client: Any) -> Iterator[None]:
-    """Send each request of the image client once, as newer openstacksdk do.
-
-    openstacksdk 4.4 and older (OpenStack 2023.1 to 2025.1) resend a request
-    once after a connection error or a read timeout: a POST /v2/tasks that
-    reached Glance before its connection failed would create a second task.
-    """
-    request = image_client.request
-    image_client.request = functools.partial(request, connect_retries=0)
-    try:
-        yield
-    finally:
-        image_client.request = request
-
-
-def _task_type(given: str | None, importing: bool) -> str:
-    if importing:
-        if given is not None and given != 'import':
-            raise task_input.TaskInputError(
-                _(
-                    'import options make an import task; they cannot be used '
-                    'with --type %s'
-                )
-                % given
-            )
-        return 'import'
-    if given is None:
-        raise task_input.TaskInputError(
-            _(
-                '--type is required (or give import options such as '
-                '--import-from)'
-            )
-        )
-    if not given.strip():
-        raise task_input.TaskInputError(_('--type must not be empty'))
-    return given
-
-
-def _given(
-    parsed_args: argparse.Namespace, names: Iterable[str]
-) -> dict[str, str]:
-    """The options among ``names`` that were given, by name."""
-    values = {name: getattr(parsed_args, name) for name in names}
-    return {name: value for name, value in values.items() if value is not None}
-
-
-def _import_options(
-    parsed_args: argparse.Namespace,
-) -> tuple[dict[str, str], dict[str, str]]:
-    """Collect the import options given, as task and image keys."""
-    task_options = _given(parsed_args, _TASK_OPTIONS)
-    image_options = _given(parsed_args, _IMAGE_OPTIONS)
-    for text in parsed_args.image_property:
-        key, value = task_input.parse_image_property(text)
-        if key in image_options:
-            raise task_input.TaskInputError(
-                _('image property %s is given twice') % key
-            )
-        image_options[key] = value
-    return task_options, image_options
