@@ -17,6 +17,18 @@ osc-lib 4.x made them public as ``osc_lib.test.base`` and deprecated
 4.0.x) has only the latter.
 """
 
+import io
+from unittest import mock
+
+import fixtures
+from keystoneauth1 import fixture as ksa_fixture
+from openstack.config import get_cloud_region
+from osc_lib import exceptions
+from requests_mock.contrib import fixture as rm_fixture
+
+from osc_image_task.tests.unit import fakes
+from osc_image_task.v2 import task
+
 try:
     from osc_lib.test.base import ParserException
     from osc_lib.test.base import TestCase
@@ -26,4 +38,96 @@ except ImportError:
     from osc_lib.tests.utils import TestCase
     from osc_lib.tests.utils import TestCommand
 
-__all__ = ['ParserException', 'TestCase', 'TestCommand']
+__all__ = ['CommandTestCase', 'ParserException', 'TestCase', 'TestCommand']
+
+
+class CommandTestCase(TestCommand):
+    """``image task create`` with a real openstacksdk connection, built
+    from a cloud config as OpenStackClient's is, to a Keystone and Glance
+    that requests-mock plays: nothing leaves the process, and every
+    request the command sends is in :attr:`requests`."""
+
+    def setUp(self):
+        super().setUp()
+        self.requests = self.useFixture(rm_fixture.Fixture())
+        token = ksa_fixture.V3Token(user_id='admin-id', project_id='p-id')
+        token.set_project_scope(id=fakes.OWNER_ID, name='admin')
+        token.add_service('image').add_standard_endpoints(
+            public=fakes.GLANCE_URL, region='RegionOne'
+        )
+        self.requests.post(
+            fakes.KEYSTONE_URL + '/auth/tokens',
+            json=token,
+            headers={'X-Subject-Token': 'fake-token'},
+            status_code=201,
+        )
+        self.requests.get(fakes.GLANCE_URL + '/', json=VERSIONS)
+        self.app.options = mock.Mock(cloud='test')
+        self.app.cloud_config = mock.Mock()
+        self.app.cloud_config.get_one.return_value = get_cloud_region(
+            load_yaml_config=False,
+            load_envvars=False,
+            auth_type='v3password',
+            auth={
+                'auth_url': fakes.KEYSTONE_URL,
+                'username': 'admin',
+                'password': 'secret',
+                'project_name': 'admin',
+                'user_domain_id': 'default',
+                'project_domain_id': 'default',
+            },
+            region_name='RegionOne',
+        )
+        self.app.stdout = io.StringIO()
+        self.app.stderr = io.StringIO()
+        self.clock = fakes.FakeClock()
+        self.useFixture(
+            fixtures.MockPatch('osc_image_task.wait.time', self.clock)
+        )
+        self.cmd = task.CreateTask(self.app, None)
+
+    def parse(self, *argv):
+        return self.check_parser(self.cmd, list(argv), [])
+
+    def run_cmd(self, *argv):
+        """Parse ``argv`` and run the command; return its columns and data
+        as a dict."""
+        columns, data = self.cmd.take_action(self.parse(*argv))
+        return dict(zip(columns, data))
+
+    def answer_post(self, status=201, **kwargs):
+        kwargs.setdefault('json', fakes.task_attrs())
+        self.requests.post(fakes.TASKS_URL, status_code=status, **kwargs)
+
+    def answer_polls(self, *responses):
+        self.requests.get(fakes.TASKS_URL + '/' + fakes.TASK_ID, responses)
+
+    def sent(self, method=None):
+        """The requests sent, all of them or only those of ``method``."""
+        return [
+            r
+            for r in self.requests.request_history
+            if method in (None, r.method)
+        ]
+
+    def assertRefused(self, message, *argv):
+        """The command fails with ``message`` in its error and sends
+        nothing: no token request, no cloud config even read."""
+        exc = self.assertRaises(exceptions.CommandError, self.run_cmd, *argv)
+        self.assertIn(message, str(exc))
+        self.assertNotIn('\n', str(exc))
+        self.assertEqual([], self.sent())
+        self.app.cloud_config.get_one.assert_not_called()
+        return str(exc)
+
+
+# Glance's version document, which openstacksdk asks for first.
+VERSIONS = {
+    'versions': [
+        {
+            'id': 'v2.16',
+            'status': 'CURRENT',
+            'links': [{'rel': 'self', 'href': fakes.GLANCE_URL + '/v2/'}],
+        }
+    ]
+}

@@ -197,7 +197,7 @@ class CreateTask(command.ShowOne):
         try:
             data = dict(response.json())
             data.pop('self', None)  # the link, named as the resource's self
-            task = sdk_task.Task.existing(**data)
+            task: Any = sdk_task.Task.existing(**data)  # type: ignore[no-untyped-call,unused-ignore]
         except (TypeError, ValueError):  # JSON but not an object, or none
             task = None
         if not getattr(task, 'id', None):
@@ -250,7 +250,7 @@ class CreateTask(command.ShowOne):
         try:
             body: dict[str, Any] = {}
             if parsed_args.input is not None:
-                stdin = getattr(self.app, 'stdin', None) or sys.stdin
+                stdin: Any = getattr(self.app, 'stdin', None) or sys.stdin
                 text = task_input.read_task_input(
                     parsed_args.input, getattr(stdin, 'buffer', stdin)
                 )
@@ -273,7 +273,7 @@ class CreateTask(command.ShowOne):
             cloud = app.cloud_config.get_one(
                 cloud=app.options.cloud, argparse=app.options, validate=True
             )
-            conn = connection.Connection(config=cloud)
+            conn = connection.Connection(config=cloud)  # type: ignore[no-untyped-call,unused-ignore]
             auth_url = getattr(conn.session.auth, 'auth_url', None) or '-'
             conn.session.get_token()
         except errors.HANDLED as exc:
