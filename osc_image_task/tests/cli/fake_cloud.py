@@ -280,6 +280,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_response(chosen['status'])
             self.send_header('Content-Type', chosen['content_type'])
             self.send_header('Content-Length', str(len(data)))
+            self.send_header('X-Openstack-Request-Id', 'req-%s' % uuid.uuid4())
             if 'token' in chosen:
                 self.send_header('X-Subject-Token', chosen['token'])
             self.end_headers()

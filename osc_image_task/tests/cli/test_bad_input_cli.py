@@ -106,14 +106,17 @@ class BadInputTestCase(testtools.TestCase):
             problems.append('a traceback')
         if case.exit_code == 1 and len(lines) != 1:
             problems.append('%d lines on stderr' % len(lines))
+        last = lines[-1]
         if isinstance(case.line, tuple):
-            start, end = case.line
-            if not (lines[-1].startswith(start) and lines[-1].endswith(end)):
-                problems.append('not %r...%r' % case.line)
-        elif case.exit_code == 1 and lines[-1] != case.line:
-            problems.append('not %r' % case.line)
-        elif case.line not in lines[-1]:
-            problems.append('no %r' % case.line)
+            right = last.startswith(case.line[0]) and last.endswith(
+                case.line[1]
+            )
+        elif case.exit_code == 1:
+            right = last == case.line
+        else:
+            right = case.line in last
+        if not right:
+            problems.append('not %r' % (case.line,))
         if result.connections != 0:
             problems.append('%s connections' % result.connections)
         return problems
