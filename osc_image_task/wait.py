@@ -47,7 +47,7 @@ DEFAULT_GRACE = 600.0
 LOST_ANSWER_WINDOW = 120.0
 
 # Quick imports end within seconds, so the first polls are close together;
-# slow imports are polled ever less often (bench/wait_schedule.py).
+# slow imports are polled ever less often (bench/taskbench/waiting.py).
 FIRST_DELAY = 0.25
 FAST_PERIOD = 10.0
 GROWTH = 1.25

@@ -233,6 +233,15 @@ class TestServerFaults(base.CommandTestCase):
         message = self.assertFails('Glance failed (HTTP 500) on POST ')
         self.assertIn(fakes.TASKS_URL, message)
 
+    def test_a_proxys_503_is_not_resent(self):
+        self.answer_post(
+            503,
+            text='<html><body>No server</body></html>',
+            json=None,
+            headers={'Content-Type': fakes.HTML},
+        )
+        self.assertIn('No server', self.assertFails('(HTTP 503) on POST'))
+
     def lose_the_answer(self, exc, *tasks):
         """The POST's answer is lost; Glance lists `tasks` (newest first)
         and shows each."""
