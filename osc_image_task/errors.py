@@ -78,7 +78,6 @@ def server_text(exc: BaseException) -> str:
     the first paragraph (Glance follows a schema mismatch with the
     schema), without markup."""
     response = getattr(exc, 'response', None)
-    text = str(getattr(exc, 'details', None) or '')
     if response is not None and 'html' in response.headers.get(
         'content-type', ''
     ):
@@ -86,8 +85,12 @@ def server_text(exc: BaseException) -> str:
         parser.parts = []
         parser.feed(response.text)
         text = ''.join(parser.parts)
-    elif not text and response is not None:
-        text = response.text
+    elif isinstance(exc, ksa_exceptions.HttpError):
+        text = exc.message  # Keystone's words, as keystoneauth read them
+    else:
+        text = str(getattr(exc, 'details', None) or '')
+        if not text and response is not None:
+            text = response.text
     first = next((p for p in re.split(r'\n\s*\n', text) if p.strip()), '')
     # The sentence that follows is ours, so the server's full stop goes.
     return one_line(first).rstrip('.') or '-'
@@ -129,8 +132,9 @@ def describe(exc: BaseException, service: str, url: str) -> str:
         )
     elif isinstance(exc, _NOT_FOUND):
         message = _(
-            'Cannot find the image API at %(url)s (%(error)s); check the '
-            'catalog or image_endpoint_override'
+            'Cannot reach the image API at %(url)s: Glance does not answer '
+            'there, or offers no API version this client knows; is it '
+            'running, and is its endpoint right?'
         )
     elif status == 401:
         message = _(

@@ -196,6 +196,7 @@ def _parse_literal(text: str) -> Any:
     except SyntaxError as exc:  # Python 3.12 and newer
         raise _unreadable(exc.lineno or 1, exc.offset or 1, '-') from None
     except tokenize.TokenError:  # the JSON parser says where, next
+        end += len(text[end:]) - len(text[end:].lstrip())
         row = bisect.bisect_right(lines[:-1], end)
         starts.append((row, end - lines[row - 1]))
         offsets.append(length)
@@ -273,19 +274,15 @@ def check_task(task_type: str, body: dict[str, Any]) -> None:
             raise TaskInputError(
                 _(
                     '%(key)s in the input of an import task must be a '
-                    'non-empty JSON %(kind)s, not a JSON %(given)s'
+                    'non-empty JSON %(kind)s'
                 )
-                % {
-                    'key': key,
-                    'kind': 'object' if kind is dict else 'string',
-                    'given': json_kind(body[key]),
-                }
+                % {'key': key, 'kind': 'object' if kind is dict else 'string'}
             )
 
 
 def image_property(text: str) -> tuple[str, str]:
-    """Parse one ``--image-property`` by osc-lib's key=value rules, the
-    key stripped of white space."""
+    """Split one ``--image-property`` at its first "=", the key stripped
+    of white space and not empty."""
     key, sep, value = text.partition('=')
     if not sep or not key.strip():
         raise argparse.ArgumentTypeError(

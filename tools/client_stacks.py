@@ -16,24 +16,34 @@ For each release named (default: all of :data:`STACKS`), on the Python that
 release's users run, this:
 
 1. creates a venv holding only python-openstackclient under the release's
-   upper-constraints (``upper-constraints/RELEASE.txt``);
-2. runs a plain ``pip install`` of this repository into it and fails if
-   that changed, added or removed any package but osc-image-task;
-3. fails if any ``openstack`` command prints ``Could not load``, or if
-   ``openstack image task create --help`` fails;
+   upper-constraints (``upper-constraints/RELEASE.txt``), or reuses the one
+   a previous run left, if it was built from the same constraints and
+   Python and its check passed;
+2. runs a plain ``pip install`` of this repository into it, the command
+   the install guide gives for a venv, and fails if that changed, added or
+   removed any package but osc-image-task;
+3. fails if ``openstack --help``, which loads every command, prints
+   ``Could not load`` for any, or if ``openstack image task create
+   --help`` fails;
 4. with ``--functional``, runs the functional suite with that venv's
    ``openstack`` (``OSC_IMAGE_TASK_OPENSTACK``) against the cloud that
-   ``tools/local_cloud.py run`` hands it.
+   ``tools/local_cloud.py run`` hands it, one stack after the other.
 
-``tox -e functional-floor`` and ``tox -e functional-stacks`` run it. A
-Python that is missing is an error, never a skip.
+Venvs are built two at a time while the suites run. At the end, a table
+gives each stack's Python, client versions, test count and time.
+``tox -e functional-stacks`` runs it. A Python that is missing is an
+error, never a skip.
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
+import hashlib
+import json
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -42,20 +52,34 @@ import time
 from localcloud.venvs import find_python
 from localcloud.venvs import pip_install_argv
 from localcloud.venvs import pyenv_root
+from localcloud.venvs import python_version
 from localcloud.venvs import venv_argv
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 CONSTRAINTS = REPO / 'upper-constraints'
-# Release -> the Python its users run: RHOSO 18 (2023.1) on RHEL 9's 3.9,
-# Ubuntu 24.04 (2024.1) on 3.12, Debian 13 (2025.1) on 3.13; master on the
-# Python the rest of the test suite uses.
+# Release -> the Python its users run: RHOSP 17.1 (Wallaby) and RHOSO 18
+# (2023.1) on RHEL 9's 3.9, Ubuntu 22.04 (Yoga) on 3.10, Debian 12's
+# Python (Zed) 3.11, Ubuntu 24.04 (2024.1) on 3.12, Debian 13 (2025.1) on
+# 3.13, master on the newest, 3.14 (tools/debian_python.py).
 STACKS = {
+    'wallaby': '3.9',
+    'yoga': '3.10',
+    'zed': '3.11',
     '2023.1': '3.9',
     '2024.1': '3.12',
     '2025.1': '3.13',
-    'master': '3.11',
+    'master': '3.14',
 }
 PLUGIN = 'osc-image-task'
+# The client packages the summary names.
+CLIENT = (
+    'python-openstackclient',
+    'openstacksdk',
+    'osc-lib',
+    'cliff',
+    'keystoneauth1',
+)
+MARKER = 'client-stack-marker.json'
 
 
 class StackError(Exception):
@@ -105,17 +129,66 @@ def freeze(venv: pathlib.Path) -> dict[str, str]:
     return packages
 
 
-def build(release: str, workdir: pathlib.Path) -> pathlib.Path:
-    """The release's client venv with the plugin; check the install."""
-    python = interpreter(STACKS[release])
-    venv = workdir / release
+def stack_marker(release: str, python: str) -> str:
+    """What a reusable venv of the release must have been built from."""
+    constraints = CONSTRAINTS / ('%s.txt' % release)
+    return json.dumps(
+        {
+            'constraints_sha256': hashlib.sha256(
+                constraints.read_bytes()
+            ).hexdigest(),
+            'python': python_version(python) or python,
+        }
+    )
+
+
+def client_venv(release: str, venv: pathlib.Path, python: str) -> None:
+    """Make `venv` hold only the release's python-openstackclient: reuse
+    the one a previous run left if its marker matches, else build it."""
+    marker = venv / MARKER
+    try:
+        if marker.read_text() == stack_marker(release, python):
+            marker.unlink()
+            run(
+                [
+                    str(venv / 'bin' / 'python'),
+                    '-m',
+                    'pip',
+                    'uninstall',
+                    '-y',
+                    '-q',
+                    PLUGIN,
+                ]
+            )
+            return
+    except (OSError, StackError):
+        pass
     shutil.rmtree(venv, ignore_errors=True)
     run(venv_argv(venv, python))
-    pip = pip_install_argv(venv, ['-q'])
     constraints = CONSTRAINTS / ('%s.txt' % release)
-    run(pip + ['-c', str(constraints), 'python-openstackclient'])
+    pip = pip_install_argv(venv, ['-q', '-c', str(constraints)])
+    run(pip + ['python-openstackclient'])
+
+
+def build(release: str, workdir: pathlib.Path) -> pathlib.Path:
+    """The release's client venv with the plugin; check the install.
+
+    Only a venv whose check passed gets its marker back: the next run
+    reuses it (the plugin uninstalled first), any other is built again.
+    """
+    python = interpreter(STACKS[release])
+    venv = workdir / release
+    client_venv(release, venv, python)
+    check_install(release, venv)
+    (venv / MARKER).write_text(stack_marker(release, python))
+    return venv
+
+
+def check_install(release: str, venv: pathlib.Path) -> None:
+    """pip install the plugin; fail if that touched the client stack or
+    if the plugin does not load."""
     before = freeze(venv)
-    run(pip + [str(REPO)])
+    run(pip_install_argv(venv, ['-q', str(REPO)]))
     after = freeze(venv)
     changed = sorted(
         '%s %s -> %s' % (name, before.get(name), after.get(name))
@@ -129,28 +202,38 @@ def build(release: str, workdir: pathlib.Path) -> pathlib.Path:
     if PLUGIN not in after:
         raise StackError('pip install . did not install %s' % PLUGIN)
     openstack = str(venv / 'bin' / 'openstack')
-    listed = run([openstack, 'command', 'list', '--group', 'image'])
-    if 'Could not load' in listed.stderr:
-        raise StackError('openstack command list: %s' % listed.stderr.strip())
+    # --help loads every command's entry point, and cliff says "Could not
+    # load" (or "Could not instantiate") on stdout for each that fails.
+    listed = run([openstack, '--help'])
+    broken = [
+        line.strip()
+        for line in (listed.stdout + listed.stderr).splitlines()
+        if line.startswith('Could not')
+    ]
+    if broken:
+        raise StackError('openstack --help: %s' % '; '.join(broken))
     if 'image task create' not in listed.stdout:
-        raise StackError('openstack command list has no image task create')
+        raise StackError('openstack --help lists no image task create')
     run([openstack, 'image', 'task', 'create', '--help'])
     print(
-        '%s: python %s, python-openstackclient %s, openstacksdk %s: pip '
-        'install . changed no client package'
-        % (
-            release,
-            STACKS[release],
-            after['python-openstackclient'],
-            after['openstacksdk'],
-        ),
+        '%s: %s: pip install . changed no client package'
+        % (release, versions(venv, after)),
         file=sys.stderr,
     )
-    return venv
 
 
-def functional(release: str, venv: pathlib.Path) -> None:
-    """Run the functional suite with the venv's openstack."""
+def versions(venv: pathlib.Path, packages: dict[str, str]) -> str:
+    """Python and client versions, for the report."""
+    python = python_version(str(venv / 'bin' / 'python'))
+    return 'Python %s, %s' % (
+        python,
+        ', '.join('%s %s' % (name, packages.get(name)) for name in CLIENT),
+    )
+
+
+def functional(release: str, venv: pathlib.Path) -> str:
+    """Run the functional suite with the venv's openstack; its count and
+    time."""
     env = dict(
         os.environ, OSC_IMAGE_TASK_OPENSTACK=str(venv / 'bin' / 'openstack')
     )
@@ -165,14 +248,22 @@ def functional(release: str, venv: pathlib.Path) -> None:
         ],
         cwd=REPO,
         env=env,
+        stdout=subprocess.PIPE,
+        text=True,
     )
+    sys.stdout.write(tests.stdout)
+    sys.stdout.flush()
+    elapsed = time.monotonic() - started
+    ran = re.search(r'^Ran: (\d+) tests?', tests.stdout, re.MULTILINE)
+    summary = '%s tests in %.0f s' % (ran.group(1) if ran else '?', elapsed)
     print(
-        '%s: functional suite exited %d after %.0f s'
-        % (release, tests.returncode, time.monotonic() - started),
+        '%s: functional suite exited %d: %s'
+        % (release, tests.returncode, summary),
         file=sys.stderr,
     )
     if tests.returncode != 0:
-        raise StackError('%s: the functional suite failed' % release)
+        raise StackError('the functional suite failed (%s)' % summary)
+    return summary
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -200,15 +291,29 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(args.releases) - set(STACKS)
     if unknown:
         parser.error('unknown release: %s' % ', '.join(sorted(unknown)))
+    releases = args.releases or list(STACKS)
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    report = {}
     failed = []
-    for release in args.releases or list(STACKS):
-        try:
-            venv = build(release, args.workdir)
-            if args.functional:
-                functional(release, venv)
-        except StackError as exc:
-            print('%s: %s' % (release, exc), file=sys.stderr)
-            failed.append(release)
+    # pip is mostly waiting on the network and on unpacking: two builds
+    # at a time, while the suites run one after the other on one cloud.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        builds = {
+            release: pool.submit(build, release, args.workdir)
+            for release in releases
+        }
+        for release in releases:
+            try:
+                venv = builds[release].result()
+                report[release] = versions(venv, freeze(venv))
+                if args.functional:
+                    report[release] += ': ' + functional(release, venv)
+            except StackError as exc:
+                print('%s: %s' % (release, exc), file=sys.stderr)
+                report[release] = 'FAILED: %s' % str(exc).splitlines()[0]
+                failed.append(release)
+    for release in releases:
+        print('%-8s %s' % (release, report[release]), file=sys.stderr)
     if failed:
         print('failed: %s' % ', '.join(failed), file=sys.stderr)
         return 1

@@ -184,8 +184,8 @@ class TestCheck(base.TestCase):
     def test_wrong_kinds(self):
         for key, value, kind in (
             ('import_from', '', 'string'),
-            ('import_from_format', 3, 'number'),
-            ('image_properties', [], 'array'),
+            ('import_from_format', 3, 'string'),
+            ('image_properties', [], 'object'),
         ):
             body = dict(fakes.import_input(), **{key: value})
             self.assertRefused(
@@ -193,7 +193,7 @@ class TestCheck(base.TestCase):
                 'import',
                 body,
             )
-            self.assertRefused('not a JSON %s' % kind, 'import', body)
+            self.assertRefused('non-empty JSON %s' % kind, 'import', body)
 
     def test_internal_types(self):
         self.assertRefused(

@@ -259,6 +259,7 @@ class TestServerFaults(base.CommandTestCase):
         )
         message = self.assertFails('Authentication failed (HTTP 401)', sends=0)
         self.assertIn('requires authentication', message)
+        self.assertNotIn('{', message)  # Keystone's words, not its JSON
 
     def test_keystone_unreachable(self):
         self.requests.post(
