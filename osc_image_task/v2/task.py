@@ -174,11 +174,13 @@ class CreateTask(command.ShowOne):
         try:
             image = conn.image
             # The one request not to resend: a POST that reached Glance
-            # before its connection failed has created a task.
+            # before its connection failed, or before a proxy's 503, may
+            # have created a task.
             response = image.post(
                 '/tasks',
                 json={'type': task_type, 'input': body},
                 connect_retries=0,
+                status_code_retries=0,
             )
             sdk_exceptions.raise_from_response(response)
         except errors.HANDLED as exc:

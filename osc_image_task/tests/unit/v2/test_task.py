@@ -232,6 +232,15 @@ class TestServerFaults(base.CommandTestCase):
         message = self.assertFails('Glance failed (HTTP 500) on POST ')
         self.assertIn(fakes.TASKS_URL, message)
 
+    def test_a_proxys_503_is_not_resent(self):
+        self.answer_post(
+            503,
+            text='<html><body>No server</body></html>',
+            json=None,
+            headers={'Content-Type': fakes.HTML},
+        )
+        self.assertIn('No server', self.assertFails('(HTTP 503) on POST'))
+
     def test_lost_answer_is_not_resent(self):
         self.requests.post(
             fakes.TASKS_URL, exc=requests.exceptions.ConnectionError
