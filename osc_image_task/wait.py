@@ -35,33 +35,30 @@ from osc_image_task.i18n import _
 FINAL_STATUSES = frozenset({'success', 'failure'})
 #: How long ``--wait`` waits by default, in seconds.
 DEFAULT_TIMEOUT = 3600.0
-#: After how many seconds a task still ``pending`` gets a warning: Glance
-#: starts a task within 0.3 s on the local cloud, when a thread is free.
-PENDING_WARNING_AFTER = 60.0
-#: Without a change of status, a progress line at least this often.
-PROGRESS_EVERY = 30.0
-#: How long Glance may not answer, in a row, before ``--wait`` gives up:
-#: room for a control node's reboot, not for a Glance gone for good.
+#: How long Glance may fail to answer, in a row, before ``--wait`` gives
+#: up: room for a control node's reboot, not for a Glance gone for good.
 DEFAULT_GRACE = 600.0
+#: A task still ``pending`` this long gets a warning (Glance starts a task
+#: within 0.3 s on the local cloud, when a thread is free).
+PENDING_WARNING_AFTER = 60.0
 #: A lost answer's task is looked for from this long before the POST on.
 LOST_ANSWER_WINDOW = 120.0
-
 # Quick imports end within seconds, so the first polls are close together;
-# slow imports are polled ever less often (bench/taskbench/waiting.py).
-FIRST_DELAY = 0.25
-FAST_PERIOD = 10.0
-GROWTH = 1.25
-MAX_DELAY = 5.0
+# slow ones are polled ever less often (the contributor guide measures it).
+FIRST_DELAY, FAST_PERIOD, GROWTH, MAX_DELAY = 0.25, 10.0, 1.25, 5.0
 
 
 class WaitError(exceptions.CommandError):  # type: ignore[misc,unused-ignore]
     """Waiting ended without a final task; the message is for the user."""
 
 
+class Terminated(SystemExit):
+    """SIGTERM while waiting: exit 143 after the hint, as after Ctrl-C."""
+
+
 def poll_delays() -> Iterator[float]:
     """Yield the pause before each poll: 0.25 s for 10 s, then up to 5 s."""
-    elapsed = 0.0
-    delay = FIRST_DELAY
+    elapsed, delay = 0.0, FIRST_DELAY
     while True:
         yield delay
         elapsed += delay
@@ -69,14 +66,10 @@ def poll_delays() -> Iterator[float]:
             delay = min(delay * GROWTH, MAX_DELAY)
 
 
-class Terminated(SystemExit):
-    """SIGTERM while waiting: exit 143 after the hint, as after Ctrl-C."""
-
-
 @contextlib.contextmanager
 def sigterm_ends_wait() -> Iterator[None]:
-    """Inside the block, SIGTERM raises :class:`Terminated` (in the main
-    thread: no other may handle signals)."""
+    """Inside the block, SIGTERM raises :class:`Terminated` (only the main
+    thread may handle signals)."""
 
     def terminate(signum: int, frame: Any) -> None:
         raise Terminated(128 + signum)
@@ -101,26 +94,18 @@ def wait_for_task(
     grace: float = DEFAULT_GRACE,
     status: str = 'pending',
 ) -> Any:
-    """Poll a task (``status`` at first) until its status is final and
-    return it, through ``grace`` seconds in a row of passing failures.
-
-    Progress lines and warnings go to ``stream``. Raises
-    :class:`WaitError` on timeout, when the task disappears, or when
-    Glance cannot be asked (``url`` is the task's, for the message).
-    Ctrl-C is left to the caller.
-    """
-    clock = clock or time.monotonic
-    sleep = sleep or time.sleep
+    """Poll a task until its status is final and return it; progress and
+    warnings go to ``stream``. Passing failures (:func:`errors.is_passing`)
+    are polled through, with backoff, for ``grace`` seconds in a row; the
+    rest, and the timeout, raise :class:`WaitError`."""
+    clock, sleep = clock or time.monotonic, sleep or time.sleep
     start = clock()
-    values: dict[str, Any] = {'id': task_id, 'timeout': timeout}
-    values.update(grace=grace, status=status)
-    shown: tuple[str | None, float] = (None, 0.0)
-    warned = False
-    schedule = poll_delays()
-    outage: float | None = None
-    backoff = 0.0
+    values = {'id': task_id, 'timeout': timeout, 'grace': grace}
+    values.update(status=status, elapsed=0.0)
+    shown, next_line, warned = '', 0.0, False
+    schedule, outage, backoff = poll_delays(), None, 0.5
     while True:
-        delay = backoff if outage is not None else next(schedule)
+        delay = next(schedule) if outage is None else backoff
         sleep(max(0.0, min(delay, start + timeout - clock())))
         try:
             task = _fetch(get_task, values, url)
@@ -141,16 +126,16 @@ def wait_for_task(
             _write(stream, _ANSWERED_AGAIN, values)
             outage = None
         values.update(status=task.status, elapsed=clock() - start)
-        if shown[0] != task.status or values['elapsed'] >= shown[1]:
+        if task.status != shown or values['elapsed'] >= next_line:
             _write(
                 stream,
                 _('Task %(id)s: %(status)s after %(elapsed).1f s'),
                 values,
             )
-            shown = (task.status, values['elapsed'] + PROGRESS_EVERY)
+            shown, next_line = task.status, values['elapsed'] + 30
+        pending = task.status == 'pending'
         if task.status in FINAL_STATUSES:
             return task
-        pending = task.status == 'pending'
         if values['elapsed'] >= timeout:
             raise WaitError(
                 (_NOT_STARTED if pending else _STILL_RUNNING) % values
@@ -169,76 +154,26 @@ def _write(stream: TextIO, line: str, values: dict[str, Any]) -> None:
     stream.flush()
 
 
-_PENDING_WARNING = _(
-    'Warning: task %(id)s is still pending after %(elapsed)d s: Glance may '
-    'have lost it or its task threads are all busy. Waiting goes on; check '
-    'with openstack image task show %(id)s and the glance-api log'
-)
-_NOT_STARTED = _(
-    'Task %(id)s is still pending after %(timeout)g s: Glance may have lost '
-    'it or its task threads are all busy. Check with openstack image task '
-    'show %(id)s and the glance-api log'
-)
-_OUTAGE = _(
-    'Warning: polling task %(id)s goes on, less often, for up to %(grace)d '
-    's (--wait-grace-period), as Glance did not answer: %(error)s'
-)
-_ANSWERED_AGAIN = _(
-    'Glance answered again after %(outage)d s. A task that a restarted '
-    'glance-api was running stays processing for good: check with '
-    'openstack image task show %(id)s and the glance-api log'
-)
-_GAVE_UP = _(
-    'Stopped waiting for task %(id)s, %(status)s when last seen (follow it '
-    'with: openstack image task show %(id)s): Glance has not answered for '
-    '%(outage)d s. The last failure: %(error)s'
-)
-_STILL_RUNNING = _(
-    'Task %(id)s is still %(status)s after %(timeout)g s; it goes on in '
-    'Glance. Follow it with: openstack image task show %(id)s'
-)
-
-
 def _fetch(
     get_task: Callable[[str], Any], values: dict[str, Any], url: str
 ) -> Any:
     try:
         task = get_task(values['id'])
     except sdk_exceptions.NotFoundException:
-        raise WaitError(
-            _('Task %(id)s disappeared from Glance while waiting for it')
-            % values
-        ) from None
+        raise WaitError(_DISAPPEARED % values) from None
     except errors.HANDLED as exc:
         if errors.is_passing(exc):
             raise
-        if isinstance(exc, ksa_exceptions.HttpError):  # renewing the token
-            raise WaitError(
-                _(
-                    'Keystone did not renew the token, which cannot be '
-                    'renewed if given as such; authenticate again and '
-                    'follow task %(id)s with: openstack image task show %(id)s'
-                )
-                % values
-            ) from None
+        # keystoneauth's own errors here come from renewing the token.
+        renewal = isinstance(exc, ksa_exceptions.HttpError)
+        values['error'] = errors.describe(exc, 'Glance', url)
         raise WaitError(
-            _(
-                '%(error)s (while waiting for task %(id)s; follow it with: '
-                'openstack image task show %(id)s)'
-            )
-            % dict(values, error=errors.describe(exc, 'Glance', url))
+            (_NOT_RENEWED if renewal else _FAILED) % values
         ) from None
     except (TypeError, AttributeError, ValueError):
         task = None  # openstacksdk fails so on JSON that is not an object
-    status = getattr(task, 'status', None)
-    if not isinstance(status, str) or not status:
-        raise WaitError(
-            _(
-                'Glance answered GET /v2/tasks/%(id)s with something that is '
-                'not a task; follow it with: openstack image task show %(id)s'
-            )
-            % values
-        )
+    if not isinstance(getattr(task, 'status', None), str) or not task.status:
+        raise WaitError(_NOT_A_TASK % values)
     return task
 
 
@@ -267,6 +202,48 @@ def find_created(
     return found[0]
 
 
+_PENDING_WARNING = _(
+    'Warning: task %(id)s is still pending after %(elapsed)d s: Glance may '
+    'have lost it or its task threads are all busy. Waiting goes on; check '
+    'with openstack image task show %(id)s and the glance-api log'
+)
+_NOT_STARTED = _(
+    'Task %(id)s is still pending after %(timeout)g s: Glance may have lost '
+    'it or its task threads are all busy. Check with openstack image task '
+    'show %(id)s and the glance-api log'
+)
+_STILL_RUNNING = _(
+    'Task %(id)s is still %(status)s after %(timeout)g s; it goes on in '
+    'Glance. Follow it with: openstack image task show %(id)s'
+)
+_OUTAGE = _(
+    'Warning: polling task %(id)s goes on, less often, for up to %(grace)d '
+    's (--wait-grace-period), as Glance did not answer: %(error)s'
+)
+_ANSWERED_AGAIN = _(
+    'Glance answered again after %(outage)d s. A task that a restarted '
+    'glance-api was running stays processing for good: check with '
+    'openstack image task show %(id)s and the glance-api log'
+)
+_GAVE_UP = _(
+    'Stopped waiting for task %(id)s, %(status)s when last seen (follow it '
+    'with: openstack image task show %(id)s): Glance has not answered for '
+    '%(outage)d s. The last failure: %(error)s'
+)
+_DISAPPEARED = _('Task %(id)s disappeared from Glance while waiting for it')
+_FAILED = _(
+    '%(error)s (while waiting for task %(id)s; follow it with: openstack '
+    'image task show %(id)s)'
+)
+_NOT_RENEWED = _(
+    'Keystone did not renew the token, which cannot be renewed if given as '
+    'such; authenticate again and follow task %(id)s with: openstack image '
+    'task show %(id)s'
+)
+_NOT_A_TASK = _(
+    'Glance answered GET /v2/tasks/%(id)s with something that is not a '
+    'task; follow it with: openstack image task show %(id)s'
+)
 _LOST_FOUND = _(
     'Warning: the answer to POST /v2/tasks was lost, but Glance created '
     'task %(ids)s with this input'
