@@ -23,7 +23,6 @@ import sys
 import time
 from typing import Any
 
-from keystoneauth1 import identity
 from openstack import connection
 from openstack import exceptions as sdk_exceptions
 from openstack.image.v2 import task as sdk_task
@@ -47,8 +46,7 @@ _HIDDEN_FIELDS = frozenset({'location', 'name', 'schema', 'links', 'tags'})
 # Formatters that print str() of machine_readable(): for a dict that would
 # be Python's repr, so they get JSON text instead of nested data.
 _TEXT_FORMATTERS = frozenset({'value', 'shell', 'csv'})
-# The import options, as the keys they set at the top of the input and in
-# its image_properties.
+# The import options: keys at the top of the input, and in image_properties.
 _TASK_OPTIONS = ('import_from', 'import_from_format')
 _IMAGE_OPTIONS = ('disk_format', 'container_format', 'name')
 
@@ -77,23 +75,18 @@ def format_task(task: Any, nested: bool = True) -> dict[str, Any]:
     info = {field: task.get(field) for field in TASK_FIELDS}
     info['input'] = column(info['input'])
     info['result'] = column(info['result'])
-    info['properties'] = format_columns.DictColumn(
-        {
-            key: task.get(key)
-            for key in task
-            if key not in TASK_FIELDS and key not in _HIDDEN_FIELDS
-        }
-    )
+    hidden = TASK_FIELDS | _HIDDEN_FIELDS
+    others = {key: task.get(key) for key in task if key not in hidden}
+    info['properties'] = format_columns.DictColumn(others)
     return info
 
 
 class CreateTask(command.ShowOne):
     _description = _('Create a task (Glance tasks API; admin-only by default)')
 
-    # OpenStackClient authenticates before a command parses its options.
-    # This command checks its options and input first, then connects,
-    # so that bad input sends no request at all (see the contributor
-    # guide).
+    # OpenStackClient authenticates before a command parses its options;
+    # this one checks its input first, then connects, so that bad input
+    # sends no request at all (see the contributor guide).
     auth_required = False
     # Set by --wait when the task failed: reported after the task is shown.
     _failure: str | None = None
@@ -104,9 +97,7 @@ class CreateTask(command.ShowOne):
             '--type',
             metavar='<type>',
             help=_(
-                'Type of the task, such as "import" (required without '
-                'import options). Glance\'s internal types api_image_import '
-                'and location_import are refused'
+                'Task type, such as import (required without import options)'
             ),
         )
         parser.add_argument(
@@ -115,39 +106,33 @@ class CreateTask(command.ShowOne):
             help=_(
                 'Task input: a JSON object (or the single-quoted style of '
                 'the Glance docs), inline, from a file with @PATH or from '
-                'standard input with "-"; at most 1 MiB (required without '
-                'import options)'
+                'standard input with "-"; at most 1 MiB'
             ),
         )
         parser.add_argument(
             '--dry-run',
             action='store_true',
-            help=_(
-                'Check everything and show the type and input of the task, '
-                'without credentials and without sending anything'
-            ),
+            help=_('Check everything and show the task; send nothing'),
         )
         waiting = parser.add_argument_group(_('waiting'))
         waiting.add_argument(
             '--wait',
             action='store_true',
-            help=_(
-                'Follow the task until it ends, with progress on standard '
-                'error; exit non-zero if it fails'
+            help=_('Follow the task to its end; exit non-zero if it fails'),
+        )
+        for option, help_text in (
+            (
+                '--wait-timeout',
+                _('With --wait, give up after this long (3600)'),
             ),
-        )
-        waiting.add_argument(
-            '--wait-timeout',
-            metavar='<seconds>',
-            type=_positive_seconds,
-            help=_('With --wait, give up after this many seconds (3600)'),
-        )
-        waiting.add_argument(
-            '--wait-grace-period',
-            metavar='<seconds>',
-            type=_positive_seconds,
-            help=_('With --wait, give up when Glance fails this long (600)'),
-        )
+            (
+                '--wait-grace-period',
+                _('... when Glance fails this long (600)'),
+            ),
+        ):
+            waiting.add_argument(
+                option, metavar='<seconds>', type=_seconds, help=help_text
+            )
         imports = parser.add_argument_group(
             _('import options'),
             _('Set keys of the input of an import task, over --input.'),
@@ -180,8 +165,7 @@ class CreateTask(command.ShowOne):
             return ('type', 'input'), (task_type, column(body))
         conn = self._connect()
         url = conn.endpoint_for('image') or '-'
-        image = conn.image
-        sent_at = time.time()
+        image, sent_at, task = conn.image, time.time(), None
         try:
             # The one request not to resend: a POST that reached Glance
             # before its connection failed, or before a proxy's 503, may
@@ -193,21 +177,19 @@ class CreateTask(command.ShowOne):
                 status_code_retries=0,
             )
             sdk_exceptions.raise_from_response(response)
+            data = dict(response.json())
+            data.pop('self', None)  # the link, named as the resource's self
+            task = sdk_task.Task.existing(**data)  # type: ignore[no-untyped-call,unused-ignore]
+        except (TypeError, ValueError):  # JSON but not an object, or none
+            pass
         except errors.HANDLED as exc:
             if not errors.is_passing(exc) or errors.status_of(exc):
-                raise exceptions.CommandError(
-                    _refusal(exc, conn, url)
-                ) from exc
+                scope = _scope(conn) if errors.status_of(exc) == 403 else None
+                message = errors.describe(exc, 'Glance', url, scope)
+                raise exceptions.CommandError(message) from exc
             task = wait.find_created(
                 image, task_type, body, sent_at, self.app.stderr
             )
-        else:
-            try:
-                data = dict(response.json())
-                data.pop('self', None)  # the link, as the resource's self
-                task = sdk_task.Task.existing(**data)  # type: ignore[no-untyped-call,unused-ignore]
-            except (TypeError, ValueError):  # JSON but not an object, or none
-                task = None
         if not getattr(task, 'id', None):
             raise exceptions.CommandError(
                 _(
@@ -240,10 +222,9 @@ class CreateTask(command.ShowOne):
             image_options[key] = value
         importing = bool(task_options or image_options)
         task_type = 'import' if importing else parsed_args.type
-        if parsed_args.wait_timeout and not parsed_args.wait:
-            problem = _('--wait-timeout needs --wait')
-        elif parsed_args.wait_grace_period and not parsed_args.wait:
-            problem = _('--wait-grace-period needs --wait')
+        waits = parsed_args.wait_timeout or parsed_args.wait_grace_period
+        if waits and not parsed_args.wait:
+            problem = _('--wait-timeout and --wait-grace-period need --wait')
         elif parsed_args.dry_run and parsed_args.wait:
             problem = _('--dry-run creates no task to --wait for')
         elif importing and parsed_args.type not in (None, 'import'):
@@ -277,8 +258,7 @@ class CreateTask(command.ShowOne):
     def _connect(self) -> Any:
         """Authenticate with the cloud of the command line, now that the
         input is known to be good."""
-        app = self.app
-        auth_url = '-'
+        app, auth_url = self.app, '-'
         try:
             cloud = app.cloud_config.get_one(
                 cloud=app.options.cloud, argparse=app.options, validate=True
@@ -287,9 +267,8 @@ class CreateTask(command.ShowOne):
             auth_url = getattr(conn.session.auth, 'auth_url', None) or '-'
             conn.session.get_token()
         except errors.HANDLED as exc:
-            raise exceptions.CommandError(
-                errors.describe(exc, 'Keystone', auth_url)
-            ) from exc
+            message = errors.describe(exc, 'Keystone', auth_url)
+            raise exceptions.CommandError(message) from exc
         return conn
 
     def _wait(
@@ -335,31 +314,21 @@ class CreateTask(command.ShowOne):
         return result
 
 
-def _refusal(exc: Exception, conn: Any, url: str) -> str:
-    """Why Glance refused the POST; a 403 names a token's wrong scope, as
-    keystoneauth's AccessInfo tells it."""
-    auth = conn.session.auth
-    if errors.status_of(exc) == 403 and isinstance(
-        auth, identity.BaseIdentityPlugin
-    ):
-        access = auth.get_access(conn.session)
-        scope = 'domain' if access.domain_scoped else None
-        scope = 'system' if access.system_scoped else scope
-        if scope:
-            return _(
-                'Not allowed (HTTP 403): %(detail)s. The token is '
-                '%(scope)s-scoped, and the tasks API takes only a '
-                'project-scoped token: authenticate with a project '
-                '(--os-project-name) instead'
-            ) % {'scope': scope, 'detail': errors.server_text(exc)}
-    return errors.describe(exc, 'Glance', url)
+def _scope(conn: Any) -> str | None:
+    """A token's scope if it is not a project's, as keystoneauth says."""
+    access = conn.session.auth.get_access(conn.session)
+    return (
+        'system'
+        if access.system_scoped
+        else access.domain_scoped and 'domain' or None
+    )
 
 
-def _positive_seconds(text: str) -> float:
+def _seconds(text: str) -> float:
     try:
         seconds = float(text)
     except ValueError:
-        seconds = math.nan
+        seconds = 0.0
     if not 0 < seconds < math.inf:
         raise argparse.ArgumentTypeError(
             _('expected a number of seconds above 0, not "%(text)s"')

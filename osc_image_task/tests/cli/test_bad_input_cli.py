@@ -239,7 +239,7 @@ class TestBadInput(BadInputTestCase):
                 Case(
                     '--wait-timeout without --wait',
                     (*IMPORT, IMPORT_INPUT, '--wait-timeout', '10'),
-                    '--wait-timeout needs --wait',
+                    '--wait-timeout and --wait-grace-period need --wait',
                 ),
                 Case(
                     '--dry-run with --wait',

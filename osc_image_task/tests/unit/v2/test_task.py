@@ -140,7 +140,7 @@ class TestCreate(base.CommandTestCase):
 class TestRefusedBeforeSending(base.CommandTestCase):
     def test_option_combinations(self):
         for message, argv in (
-            ('--wait-timeout needs --wait', ['--wait-timeout', '5']),
+            ('need --wait', ['--wait-timeout', '5']),
             ('--dry-run creates no task', ['--dry-run', '--wait']),
             ('not --type export', ['--type', 'export', '--name', 'x']),
             ('--type is required', ['--input', GOOD]),
