@@ -55,23 +55,16 @@ class JSONColumn(compat.FormattableColumn):
     """A value that prints as JSON text and stays nested in json/yaml."""
 
     def human_readable(self) -> str:
-        return json.dumps(self._value, ensure_ascii=False)
+        return _json_text(self._value)
 
     def machine_readable(self) -> Any:
         return self._value
 
 
-class JSONTextColumn(JSONColumn):
-    """A value that prints as JSON text in every formatter."""
-
-    def machine_readable(self) -> Any:
-        return self.human_readable()
-
-
 def format_task(task: Any, nested: bool = True) -> dict[str, Any]:
     """Flatten an SDK task into the columns shown to the user; with
     ``nested`` false, ``input`` and ``result`` are JSON text."""
-    column = JSONColumn if nested else JSONTextColumn
+    column = JSONColumn if nested else _json_text
     info = {field: task.get(field) for field in TASK_FIELDS}
     info['input'] = column(info['input'])
     info['result'] = column(info['result'])
@@ -93,58 +86,32 @@ class CreateTask(command.ShowOne):
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser: argparse.ArgumentParser = super().get_parser(prog_name)
-        parser.add_argument(
-            '--type',
-            metavar='<type>',
-            help=_(
-                'Task type, such as import (required without import options)'
-            ),
-        )
-        parser.add_argument(
-            '--input',
-            metavar='<input>',
-            help=_(
-                'Task input: a JSON object (or the single-quoted style of '
-                'the Glance docs), inline, from a file with @PATH or from '
-                'standard input with "-"; at most 1 MiB'
-            ),
-        )
-        parser.add_argument(
-            '--dry-run',
-            action='store_true',
-            help=_('Check everything and show the task; send nothing'),
-        )
         waiting = parser.add_argument_group(_('waiting'))
-        waiting.add_argument(
-            '--wait',
-            action='store_true',
-            help=_('Follow the task to its end; exit non-zero if it fails'),
+        imports = parser.add_argument_group(
+            _('import options'), _('Set keys of the input, over --input.')
         )
+        for group, option, metavar, help_text in (
+            (parser, '--type', '<type>', _('Task type, such as import')),
+            (parser, '--input', '<input>', _('JSON object, @PATH or "-"')),
+            (imports, '--import-from', '<url>', _('URL of the image data')),
+            (imports, '--import-from-format', '<format>', _('Its format')),
+            (imports, '--disk-format', '<format>', _('The image\'s format')),
+            (imports, '--container-format', '<format>', _('And container')),
+            (imports, '--name', '<name>', _('Name of the new image')),
+        ):
+            group.add_argument(option, metavar=metavar, help=help_text)
         for option, help_text in (
-            (
-                '--wait-timeout',
-                _('With --wait, give up after this long (3600)'),
-            ),
-            (
-                '--wait-grace-period',
-                _('... when Glance fails this long (600)'),
-            ),
+            ('--wait-timeout', _('With --wait, give up after this (3600)')),
+            ('--wait-grace-period', _('Or when Glance fails this long (600)')),
         ):
             waiting.add_argument(
                 option, metavar='<seconds>', type=_seconds, help=help_text
             )
-        imports = parser.add_argument_group(
-            _('import options'),
-            _('Set keys of the input of an import task, over --input.'),
-        )
-        for option, metavar, help_text in (
-            ('--import-from', '<url>', _('URL of the image data to import')),
-            ('--import-from-format', '<format>', _('Format of that data')),
-            ('--disk-format', '<format>', _('Disk format of the new image')),
-            ('--container-format', '<format>', _('Its container format')),
-            ('--name', '<name>', _('Name of the new image')),
+        for group, option, help_text in (
+            (parser, '--dry-run', _('Check everything; send nothing')),
+            (waiting, '--wait', _('Follow the task to its end, on stderr')),
         ):
-            imports.add_argument(option, metavar=metavar, help=help_text)
+            group.add_argument(option, action='store_true', help=help_text)
         imports.add_argument(
             '--image-property',
             metavar='<key=value>',
@@ -161,7 +128,7 @@ class CreateTask(command.ShowOne):
         task_type, body = self._task_request(parsed_args)
         nested = parsed_args.formatter not in _TEXT_FORMATTERS
         if parsed_args.dry_run:
-            column = JSONColumn if nested else JSONTextColumn
+            column = JSONColumn if nested else _json_text
             return ('type', 'input'), (task_type, column(body))
         conn = self._connect()
         url = conn.endpoint_for('image') or '-'
@@ -191,12 +158,7 @@ class CreateTask(command.ShowOne):
                 image, task_type, body, sent_at, self.app.stderr
             )
         if not getattr(task, 'id', None):
-            raise exceptions.CommandError(
-                _(
-                    'Glance answered POST /v2/tasks with something that is '
-                    'not a task; check with openstack image task list'
-                )
-            )
+            raise exceptions.CommandError(_NOT_A_TASK)
         if parsed_args.wait:
             task = self._wait(image, task, parsed_args, url)
         info = sorted(format_task(task, nested).items())
@@ -241,9 +203,8 @@ class CreateTask(command.ShowOne):
         try:
             body: dict[str, Any] = {}
             if parsed_args.input is not None:
-                stdin: Any = getattr(self.app, 'stdin', None) or sys.stdin
                 text = task_input.read_task_input(
-                    parsed_args.input, getattr(stdin, 'buffer', stdin)
+                    parsed_args.input, self.app.stdin or sys.stdin
                 )
                 body = task_input.parse_task_input(text)
             if importing:
@@ -314,14 +275,22 @@ class CreateTask(command.ShowOne):
         return result
 
 
+_NOT_A_TASK = _(
+    'Glance answered POST /v2/tasks with something that is not a task; '
+    'check with openstack image task list'
+)
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
 def _scope(conn: Any) -> str | None:
     """A token's scope if it is not a project's, as keystoneauth says."""
     access = conn.session.auth.get_access(conn.session)
-    return (
-        'system'
-        if access.system_scoped
-        else access.domain_scoped and 'domain' or None
-    )
+    if access.system_scoped or access.domain_scoped:
+        return 'system' if access.system_scoped else 'domain'
+    return None
 
 
 def _seconds(text: str) -> float:

@@ -114,7 +114,7 @@ class TestParse(base.TestCase):
 
     def test_invalid_escape(self):
         message = self.assertRefused(
-            'invalid escape \\q in the string at line 2, column 7',
+            'invalid escape \\q at line 2, column 7',
             "{'a': 1,\n 'b': 'x\\q'}",
         )
         self.assertIn('write \\\\ for a backslash', message)

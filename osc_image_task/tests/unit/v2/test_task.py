@@ -117,7 +117,7 @@ class TestCreate(base.CommandTestCase):
         columns, data = self.cmd.take_action(parsed)
         shown = dict(zip(columns, data))
         self.assertEqual(
-            fakes.IMPORT_INPUT, json.loads(shown['input'].machine_readable())
+            fakes.IMPORT_INPUT, json.loads(shown['input'])
         )
 
     def test_unknown_types_are_left_to_glance(self):
