@@ -1,14 +1,4 @@
-# Licensed under the Apache License, Version 2.0 (the "License"); you may
-# not use this file except in compliance with the License. You may obtain
-# a copy of the License at
-#
-#      http://www.apache.org/licenses/LICENSE-2.0
-#
-# Unless required by applicable law or agreed to in writing, software
-# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
-# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
-# License for the specific language governing permissions and limitations
-# under the License.
+# SPDX-License-Identifier: Apache-2.0
 
 """One-line messages for the errors that talking to a cloud raises, told
 apart by exception class and HTTP status, never by message."""
@@ -17,6 +7,7 @@ from __future__ import annotations
 
 import html.parser
 import re
+from typing import Any
 
 from keystoneauth1 import exceptions as ksa_exceptions
 from openstack import exceptions as sdk_exceptions
@@ -106,8 +97,10 @@ def describe(
     is not a project's."""
     status = status_of(exc)
     request = getattr(getattr(exc, 'response', None), 'request', None)
-    values = {'service': service, 'url': url, 'code': 'HTTP %s' % status}
-    values.update(scope=scope, detail=server_text(exc))
+    values: dict[str, Any] = {'service': service, 'url': url}
+    values.update(
+        scope=scope, detail=server_text(exc), code='HTTP %s' % status
+    )
     values['request'] = (
         '%s %s' % (request.method, request.url) if request else url
     )

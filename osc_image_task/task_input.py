@@ -1,14 +1,4 @@
-# Licensed under the Apache License, Version 2.0 (the "License"); you may
-# not use this file except in compliance with the License. You may obtain
-# a copy of the License at
-#
-#      http://www.apache.org/licenses/LICENSE-2.0
-#
-# Unless required by applicable law or agreed to in writing, software
-# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
-# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
-# License for the specific language governing permissions and limitations
-# under the License.
+# SPDX-License-Identifier: Apache-2.0
 
 """Reading, parsing and checking the ``--input`` of ``image task create``:
 a JSON object, or the single-quoted style of the Glance docs, whose tokens
@@ -19,6 +9,7 @@ from __future__ import annotations
 import argparse
 import ast
 import bisect
+import contextlib
 import io
 import itertools
 import json
@@ -50,28 +41,25 @@ class TaskInputError(ValueError):
 
 def read_task_input(value: str, stdin: Any) -> str:
     """The text that ``--input`` names: ``-`` is stdin, ``@PATH`` a file."""
-    if value == '-':
-        data = getattr(stdin, 'buffer', stdin).read(MAX_INPUT_BYTES + 1)
-    elif value.startswith('@') and value != '@':
-        try:
-            with open(value[1:], 'rb') as stream:
-                data = stream.read(MAX_INPUT_BYTES + 1)
-        except OSError as exc:
-            raise TaskInputError(
-                _('cannot read --input %(source)s: %(reason)s')
-                % {'source': value, 'reason': exc.strerror or exc}
-            ) from None
-    elif value == '@':
+    if value == '@':
         raise TaskInputError(_('--input @ needs a file name: @PATH'))
-    else:
+    if value != '-' and not value.startswith('@'):
         return value
-    if len(data) > MAX_INPUT_BYTES or b'\x00' in data:
-        raise TaskInputError(
-            _('--input %(source)s is binary data or larger than 1 MiB')
-            % {'source': value}
-        )
     try:
-        return data.decode('utf-8')
+        source = contextlib.nullcontext(stdin) if value == '-' else None
+        with source or open(value[1:], 'rb') as stream:
+            data = getattr(stream, 'buffer', stream).read(MAX_INPUT_BYTES + 1)
+        if len(data) > MAX_INPUT_BYTES or b'\x00' in data:
+            raise TaskInputError(
+                _('--input %(source)s is binary data or larger than 1 MiB')
+                % {'source': value}
+            )
+        return str(data.decode('utf-8'))
+    except OSError as exc:
+        raise TaskInputError(
+            _('cannot read --input %(source)s: %(reason)s')
+            % {'source': value, 'reason': exc.strerror or exc}
+        ) from None
     except UnicodeDecodeError as exc:
         raise TaskInputError(
             _('--input %(source)s is not UTF-8 text (byte %(pos)d)')

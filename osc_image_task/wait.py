@@ -1,14 +1,4 @@
-# Licensed under the Apache License, Version 2.0 (the "License"); you may
-# not use this file except in compliance with the License. You may obtain
-# a copy of the License at
-#
-#      http://www.apache.org/licenses/LICENSE-2.0
-#
-# Unless required by applicable law or agreed to in writing, software
-# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
-# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
-# License for the specific language governing permissions and limitations
-# under the License.
+# SPDX-License-Identifier: Apache-2.0
 
 """Following a Glance task until it ends (``--wait``)."""
 
@@ -98,8 +88,8 @@ def wait_for_task(
     go to ``stream``, the rest raises :class:`WaitError`."""
     clock, sleep = clock or time.monotonic, sleep or time.sleep
     start = clock()
-    values = {'id': task_id, 'timeout': timeout, 'grace': grace}
-    values.update(status=status, elapsed=0.0)
+    values: dict[str, Any] = {'id': task_id, 'timeout': timeout}
+    values.update(grace=grace, status=status, elapsed=0.0)
     shown, next_line, warned = '', 0.0, False
     schedule, outage, backoff = poll_delays(), None, 0.5
     while True:
