@@ -85,8 +85,11 @@ def server_text(exc: BaseException) -> str:
         parser.parts = []
         parser.feed(response.text)
         text = ''.join(parser.parts)
-    elif isinstance(exc, ksa_exceptions.HttpError):
-        text = exc.message  # Keystone's words, as keystoneauth read them
+    elif 'json' in getattr(response, 'headers', {}).get('content-type', ''):
+        # Keystone's error body, the one JSON answer met here.
+        error = _json_object(response).get('error')
+        text = str(error.get('message', '')) if isinstance(error, dict) else ''
+        text = text or str(getattr(exc, 'details', None) or response.text)
     else:
         text = str(getattr(exc, 'details', None) or '')
         if not text and response is not None:
@@ -94,6 +97,14 @@ def server_text(exc: BaseException) -> str:
     first = next((p for p in re.split(r'\n\s*\n', text) if p.strip()), '')
     # The sentence that follows is ours, so the server's full stop goes.
     return one_line(first).rstrip('.') or '-'
+
+
+def _json_object(response: requests.Response) -> dict[str, object]:
+    try:
+        document = response.json()
+    except ValueError:
+        return {}
+    return document if isinstance(document, dict) else {}
 
 
 def is_passing(exc: BaseException) -> bool:

@@ -148,14 +148,14 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return dict(pairs)
 
 
-def _unreadable(line: int, col: int, reason: str) -> TaskInputError:
+def _unreadable(line: int, col: int) -> TaskInputError:
     return TaskInputError(
         _(
             '--input is neither valid JSON nor valid single-quoted input at '
-            'line %(line)d, column %(col)d (%(reason)s); quote the whole '
-            'input for the shell'
+            'line %(line)d, column %(col)d; quote the whole input for the '
+            'shell'
         )
-        % {'line': line, 'col': col, 'reason': reason}
+        % {'line': line, 'col': col}
     )
 
 
@@ -194,7 +194,7 @@ def _parse_literal(text: str) -> Any:
             length += len(pieces[-1])
             end = max(end, lines[token.end[0] - 1] + token.end[1])
     except SyntaxError as exc:  # Python 3.12 and newer
-        raise _unreadable(exc.lineno or 1, exc.offset or 1, '-') from None
+        raise _unreadable(exc.lineno or 1, exc.offset or 1) from None
     except tokenize.TokenError:  # the JSON parser says where, next
         end += len(text[end:]) - len(text[end:].lstrip())
         row = bisect.bisect_right(lines[:-1], end)
@@ -205,7 +205,7 @@ def _parse_literal(text: str) -> Any:
         return _parse_json(''.join(pieces))
     except json.JSONDecodeError as exc:
         where = starts[max(0, bisect.bisect_right(offsets, exc.pos) - 1)]
-        raise _unreadable(where[0], where[1] + 1, exc.msg) from None
+        raise _unreadable(where[0], where[1] + 1) from None
 
 
 def _json_string(token: tokenize.TokenInfo) -> str:

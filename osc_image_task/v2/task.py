@@ -18,9 +18,12 @@ import argparse
 from collections.abc import Iterable
 import json
 import math
+import os
 import sys
+import time
 from typing import Any
 
+from keystoneauth1 import identity
 from openstack import connection
 from openstack import exceptions as sdk_exceptions
 from openstack.image.v2 import task as sdk_task
@@ -139,6 +142,12 @@ class CreateTask(command.ShowOne):
             type=_positive_seconds,
             help=_('With --wait, give up after this many seconds (3600)'),
         )
+        waiting.add_argument(
+            '--wait-grace-period',
+            metavar='<seconds>',
+            type=_positive_seconds,
+            help=_('With --wait, give up when Glance fails this long (600)'),
+        )
         imports = parser.add_argument_group(
             _('import options'),
             _('Set keys of the input of an import task, over --input.'),
@@ -171,35 +180,34 @@ class CreateTask(command.ShowOne):
             return ('type', 'input'), (task_type, column(body))
         conn = self._connect()
         url = conn.endpoint_for('image') or '-'
+        image = conn.image
+        sent_at = time.time()
         try:
-            image = conn.image
             # The one request not to resend: a POST that reached Glance
-            # before its connection failed has created a task.
+            # before its connection failed, or before a proxy's 503, may
+            # have created a task.
             response = image.post(
                 '/tasks',
                 json={'type': task_type, 'input': body},
                 connect_retries=0,
+                status_code_retries=0,
             )
             sdk_exceptions.raise_from_response(response)
         except errors.HANDLED as exc:
-            if errors.is_passing(exc) and errors.status_of(exc) is None:
+            if not errors.is_passing(exc) or errors.status_of(exc):
                 raise exceptions.CommandError(
-                    _(
-                        'The connection to Glance at %(url)s failed while '
-                        'creating the task, which may or may not exist '
-                        'now: check with openstack image task list'
-                    )
-                    % {'url': url}
+                    _refusal(exc, conn, url)
                 ) from exc
-            raise exceptions.CommandError(
-                errors.describe(exc, 'Glance', url)
-            ) from exc
-        try:
-            data = dict(response.json())
-            data.pop('self', None)  # the link, named as the resource's self
-            task: Any = sdk_task.Task.existing(**data)  # type: ignore[no-untyped-call,unused-ignore]
-        except (TypeError, ValueError):  # JSON but not an object, or none
-            task = None
+            task = wait.find_created(
+                image, task_type, body, sent_at, self.app.stderr
+            )
+        else:
+            try:
+                data = dict(response.json())
+                data.pop('self', None)  # the link, as the resource's self
+                task = sdk_task.Task.existing(**data)  # type: ignore[no-untyped-call,unused-ignore]
+            except (TypeError, ValueError):  # JSON but not an object, or none
+                task = None
         if not getattr(task, 'id', None):
             raise exceptions.CommandError(
                 _(
@@ -208,7 +216,7 @@ class CreateTask(command.ShowOne):
                 )
             )
         if parsed_args.wait:
-            task = self._wait(image, task, parsed_args.wait_timeout, url)
+            task = self._wait(image, task, parsed_args, url)
         info = sorted(format_task(task, nested).items())
         return tuple(name for name, _v in info), [v for _n, v in info]
 
@@ -234,6 +242,8 @@ class CreateTask(command.ShowOne):
         task_type = 'import' if importing else parsed_args.type
         if parsed_args.wait_timeout and not parsed_args.wait:
             problem = _('--wait-timeout needs --wait')
+        elif parsed_args.wait_grace_period and not parsed_args.wait:
+            problem = _('--wait-grace-period needs --wait')
         elif parsed_args.dry_run and parsed_args.wait:
             problem = _('--dry-run creates no task to --wait for')
         elif importing and parsed_args.type not in (None, 'import'):
@@ -283,18 +293,21 @@ class CreateTask(command.ShowOne):
         return conn
 
     def _wait(
-        self, image: Any, task: Any, timeout: float | None, url: str
+        self, image: Any, task: Any, parsed_args: argparse.Namespace, url: str
     ) -> Any:
         values = {'id': task.id}
         try:
-            task = wait.wait_for_task(
-                image.get_task,
-                task.id,
-                timeout or wait.DEFAULT_TIMEOUT,
-                self.app.stderr,
-                '%s/v2/tasks/%s' % (url, task.id),
-            )
-        except KeyboardInterrupt:
+            with wait.sigterm_ends_wait():
+                task = wait.wait_for_task(
+                    image.get_task,
+                    task.id,
+                    parsed_args.wait_timeout or wait.DEFAULT_TIMEOUT,
+                    self.app.stderr,
+                    '%s/v2/tasks/%s' % (url, task.id),
+                    grace=parsed_args.wait_grace_period or wait.DEFAULT_GRACE,
+                    status=task.status,
+                )
+        except (KeyboardInterrupt, wait.Terminated):
             self.app.stderr.write(
                 _(
                     'Stopped waiting for task %(id)s; it goes on in Glance. '
@@ -303,8 +316,6 @@ class CreateTask(command.ShowOne):
                 % values
             )
             raise
-        except wait.WaitError as exc:
-            raise exceptions.CommandError(str(exc)) from None
         if task.status != 'success':
             values['message'] = errors.one_line(task.message or '') or '-'
             self._failure = _('Task %(id)s failed: %(message)s') % values
@@ -312,10 +323,36 @@ class CreateTask(command.ShowOne):
 
     def run(self, parsed_args: argparse.Namespace) -> int:
         self._failure = None
-        result: int = super().run(parsed_args)
+        try:
+            result: int = super().run(parsed_args)
+            self.app.stdout.flush()
+        except BrokenPipeError:  # standard output was closed (| head)
+            # Quietly: nothing more can be written, not even at exit.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self.app.stdout.fileno())
+            return 141  # 128 + SIGPIPE, as for a process that SIGPIPE ends
         if self._failure:
             raise exceptions.CommandError(self._failure)
         return result
+
+
+def _refusal(exc: Exception, conn: Any, url: str) -> str:
+    """Why Glance refused the POST; a 403 names a token's wrong scope, as
+    keystoneauth's AccessInfo tells it."""
+    auth = conn.session.auth
+    if errors.status_of(exc) == 403 and isinstance(
+        auth, identity.BaseIdentityPlugin
+    ):
+        access = auth.get_access(conn.session)
+        scope = 'domain' if access.domain_scoped else None
+        scope = 'system' if access.system_scoped else scope
+        if scope:
+            return _(
+                'Not allowed (HTTP 403): %(detail)s. The token is '
+                '%(scope)s-scoped, and the tasks API takes only a '
+                'project-scoped token: authenticate with a project '
+                '(--os-project-name) instead'
+            ) % {'scope': scope, 'detail': errors.server_text(exc)}
+    return errors.describe(exc, 'Glance', url)
 
 
 def _positive_seconds(text: str) -> float:

@@ -20,7 +20,10 @@ one module per concern, in the order a start goes through them:
 ``keystone``, ``glance``
     Each service's configuration, schema and set-up.
 ``image_server``
-    The small web server that serves the test image to import.
+    The small web server that serves the test image to import (slowly,
+    when asked).
+``fault_proxy``
+    The HTTP proxy in front of Glance that tests tell to fail.
 ``cloud``
     Starting and stopping the whole cloud; state.json and clouds.yaml.
 ``demo``

@@ -8,6 +8,8 @@ Subcommands (each takes --workdir, default .local-cloud in the repo root):
   run      start, run `-- CMD ARGS...`, stop; exit with CMD's status
   demo     install this repo into a client venv, start, import an image
            with `openstack image task create --wait`, show it, stop
+  server   stop, start or restart one server of the running cloud:
+           `server restart glance` is a glance-api restart
 
 start, run and demo also take --keystone-port, --glance-port,
 --image-port and --database-port (default: any free port), and
@@ -20,8 +22,13 @@ reused while that file and the Python version are unchanged; venv-2023.1/
 holds 2023.1's, pinned by tools/local-cloud-constraints-2023.1.txt.  run/
 (configs, the PostgreSQL data directory, keys, images) and logs/ are
 made afresh by every start.  clouds.yaml has the clouds local-admin,
-local-member, local-reader and local-admin-glance-down (local-admin with
-Glance's endpoint on a port where nothing listens).  state.json tells
+local-member, local-reader, local-admin-glance-down (local-admin with
+Glance's endpoint on a port where nothing listens), local-admin-fault-proxy
+(Glance's endpoint is the fault proxy, which tests tell to refuse, reset
+or answer 503: see fault_proxy.py) and local-admin-short-token (through a
+second Keystone whose tokens expire after 10 s).  The image server
+streams the image slowly when asked: state.json's slow_image_url plus a
+number of seconds.  state.json tells
 tests and `stop` the URLs, pids, logs and the test image's URL, size and
 hashes; `run` hands its path to CMD as OSC_IMAGE_TASK_CLOUD_STATE, and
 clouds.yaml's as OS_CLIENT_CONFIG_FILE.
@@ -44,12 +51,16 @@ import shlex
 import signal
 import sys
 
+from localcloud import fault_proxy
 from localcloud.cloud import cloud_env
+from localcloud.cloud import restart_server
 from localcloud.cloud import run_command
 from localcloud.cloud import service_urls
 from localcloud.cloud import start_cloud
+from localcloud.cloud import start_server
 from localcloud.cloud import stop_cloud
 from localcloud.cloud import stop_hint
+from localcloud.cloud import stop_server
 from localcloud.demo import demo_task
 from localcloud.image_server import serve
 from localcloud.layout import ADMIN
@@ -151,10 +162,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     release = RELEASES[args.release]
     layout = Layout(args.workdir, release.venv)
     progress = Progress()
-    state = start_cloud(layout, release, progress, asked_ports(args))
+    start_cloud(layout, release, progress, asked_ports(args))
     try:
         progress(f"running: {shlex.join(command)}")
-        status = run_command(command, cloud_env(layout), state)
+        status = run_command(command, cloud_env(layout), layout)
         progress(f"command exited with {status}; stopping the cloud")
     finally:
         stop_cloud(layout)
@@ -174,6 +185,28 @@ def cmd_demo(args: argparse.Namespace) -> int:
         progress("stopping the cloud")
         stop_cloud(layout)
     return 0 if ok else 1
+
+
+SERVER_ACTIONS = {
+    "stop": stop_server,
+    "start": start_server,
+    "restart": restart_server,
+}
+
+
+def cmd_server(args: argparse.Namespace) -> int:
+    """Stop, start or restart one server of the running cloud."""
+    layout = Layout(args.workdir)
+    SERVER_ACTIONS[args.action](layout, args.name)
+    print(f"{args.name}: {args.action} done")
+    return 0
+
+
+def cmd_serve_fault_proxy(args: argparse.Namespace) -> int:
+    """Serve the fault proxy until terminated."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    fault_proxy.serve(args.port, args.control_port, args.target)
+    return 0
 
 
 def cmd_serve_image(args: argparse.Namespace) -> int:
@@ -238,6 +271,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             cmd.add_argument(
                 "command", nargs=argparse.REMAINDER, help="-- CMD [ARGS...]"
             )
+    server = sub.add_parser(
+        "server",
+        parents=[common],
+        help=cmd_server.__doc__,
+        description=cmd_server.__doc__,
+    )
+    server.add_argument("action", choices=sorted(SERVER_ACTIONS))
+    server.add_argument(
+        "name", help="glance, keystone, keystone_short, image_server, ..."
+    )
+    server.set_defaults(func=cmd_server)
+    proxy = sub.add_parser("serve-fault-proxy", help="(internal, by start)")
+    proxy.add_argument("--port", type=int, required=True)
+    proxy.add_argument("--control-port", type=int, required=True)
+    proxy.add_argument("--target", required=True)
+    proxy.set_defaults(func=cmd_serve_fault_proxy)
     serve_image = sub.add_parser("serve-image", help="(internal, by start)")
     serve_image.add_argument("--port", type=int, required=True)
     serve_image.add_argument("image", type=pathlib.Path)

@@ -2,9 +2,14 @@
 
 A start goes: lock the work directory, refuse if a cloud still runs,
 fresh run/ and logs/, the servers' venv, PostgreSQL, the schemas and
-keys, Keystone, Glance and the image server, Keystone's users and
-endpoints, clouds.yaml, state.json.  If any of it fails or is
-interrupted, what was started is stopped again.
+keys, Keystone (and the second one, of short-lived tokens), Glance, the
+image server and the fault proxy, Keystone's users and endpoints,
+clouds.yaml, state.json.  If any of it fails or is interrupted, what was
+started is stopped again.
+
+While the cloud runs, one server at a time can be stopped, started or
+restarted (`local_cloud.py server restart glance`), as when glance-api
+restarts in production.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ from localcloud.image_server import write_test_image
 from localcloud.layout import ADMIN
 from localcloud.layout import DEFAULT_WORKDIR
 from localcloud.layout import DOMAIN
+from localcloud.layout import FAULT_PROXY_CLOUD
+from localcloud.layout import FAULT_PROXY_REGION
 from localcloud.layout import GLANCE_DOWN_CLOUD
 from localcloud.layout import GLANCE_DOWN_REGION
 from localcloud.layout import HOST
@@ -39,6 +46,9 @@ from localcloud.layout import MEMBER
 from localcloud.layout import MISSING_IMAGE_NAME
 from localcloud.layout import READER
 from localcloud.layout import REGION
+from localcloud.layout import SHORT_LIVED_CLOUD
+from localcloud.layout import SHORT_TOKEN_LIFETIME
+from localcloud.layout import SYSTEM_SCOPE_CLOUD
 from localcloud.layout import CloudError
 from localcloud.layout import Layout
 from localcloud.layout import Ports
@@ -117,7 +127,7 @@ def fresh_run_dirs(layout: Layout) -> None:
     """Wipe and recreate the per-start directories."""
     for path in (layout.run, layout.logs):
         shutil.rmtree(path, ignore_errors=True)
-    for sub in ("keystone", "images"):
+    for sub in ("keystone", "keystone-short", "images"):
         (layout.run / sub).mkdir(parents=True)
     glance.make_data_dirs(layout)
     layout.logs.mkdir(parents=True)
@@ -179,6 +189,10 @@ def configure_and_launch(
     image = write_test_image(layout.run / "images" / IMAGE_NAME)
     write_ini(layout.keystone_conf, keystone.config(layout.run, ports))
     write_ini(
+        layout.keystone_short_conf,
+        keystone.config(layout.run, ports, SHORT_TOKEN_LIFETIME),
+    )
+    write_ini(
         layout.glance_conf,
         glance.config(layout, release, ports, bool(qemu_img)),
     )
@@ -191,8 +205,9 @@ def configure_and_launch(
     steps = [*keystone.setup_steps(layout), glance.db_sync_step(layout)]
     run_steps(steps, child_env())
     progress(
-        f"starting keystone on :{ports.keystone}, glance on"
-        f" :{ports.glance}, image server on :{ports.image}"
+        f"starting keystone on :{ports.keystone} (short-lived tokens on"
+        f" :{ports.keystone_short}), glance on :{ports.glance}, image"
+        f" server on :{ports.image}, fault proxy on :{ports.fault_proxy}"
     )
     launch_servers(layout, release, launcher, ports)
     progress("keystone: bootstrap")
@@ -206,6 +221,8 @@ def configure_and_launch(
     progress("glance: waiting for it to answer")
     launcher.wait("glance", urls.glance)
     launcher.wait("image_server", urls.image)
+    launcher.wait("keystone_short", urls.keystone_short)
+    launcher.wait("fault_proxy", urls.fault_proxy_control)
     write_clouds_yaml(layout, urls)
     launcher.state.update(
         ready_state(layout, urls, ports, image, bool(qemu_img), projects)
@@ -233,21 +250,59 @@ def gunicorn_argv(
 def launch_servers(
     layout: Layout, release: Release, launcher: Launcher, ports: Ports
 ) -> None:
-    """Start Keystone, Glance and the image server in the background."""
-    for port in (ports.keystone, ports.glance, ports.image):
+    """Start both Keystones, Glance, the image server and the fault
+    proxy in the background."""
+    for port in (
+        ports.keystone,
+        ports.keystone_short,
+        ports.glance,
+        ports.image,
+        ports.fault_proxy,
+        ports.fault_proxy_control,
+    ):
         check_port_free(port)
     run = layout.run
-    for name, port, env_var in (
-        ("keystone", ports.keystone, "OS_KEYSTONE_CONFIG_DIR"),
-        ("glance", ports.glance, "OS_GLANCE_CONFIG_DIR"),
+    for name, app, port, env_var, conf_dir in (
+        (
+            "keystone",
+            "keystone",
+            ports.keystone,
+            "OS_KEYSTONE_CONFIG_DIR",
+            layout.keystone_conf.parent,
+        ),
+        (
+            "keystone_short",
+            "keystone",
+            ports.keystone_short,
+            "OS_KEYSTONE_CONFIG_DIR",
+            layout.keystone_short_conf.parent,
+        ),
+        (
+            "glance",
+            "glance",
+            ports.glance,
+            "OS_GLANCE_CONFIG_DIR",
+            layout.glance_conf.parent,
+        ),
     ):
-        argv = gunicorn_argv(layout, release, name, port)
-        env = child_env(**{env_var: str(run / name)})
-        launcher.launch(name, argv, env, run / name)
+        argv = gunicorn_argv(layout, release, app, port)
+        env = child_env(**{env_var: str(conf_dir)})
+        launcher.launch(name, argv, env, conf_dir)
     image = run / "images" / IMAGE_NAME
-    argv = [sys.executable, str(LOCAL_CLOUD_SCRIPT), "serve-image"]
-    argv += ["--port", str(ports.image), str(image)]
+    tool = [sys.executable, str(LOCAL_CLOUD_SCRIPT)]
+    argv = [*tool, "serve-image", "--port", str(ports.image), str(image)]
     launcher.launch("image_server", argv, child_env(), image.parent)
+    argv = [
+        *tool,
+        "serve-fault-proxy",
+        "--port",
+        str(ports.fault_proxy),
+        "--control-port",
+        str(ports.fault_proxy_control),
+        "--target",
+        f"http://{HOST}:{ports.glance}",
+    ]
+    launcher.launch("fault_proxy", argv, child_env(), run)
 
 
 def ready_state(
@@ -267,6 +322,9 @@ def ready_state(
             "member": MEMBER.cloud,
             "reader": READER.cloud,
             "glance_down": GLANCE_DOWN_CLOUD,
+            "fault_proxy": FAULT_PROXY_CLOUD,
+            "short_token": SHORT_LIVED_CLOUD,
+            "system_scope": SYSTEM_SCOPE_CLOUD,
         },
         "region": REGION,
         "keystone_url": urls.keystone,
@@ -274,6 +332,12 @@ def ready_state(
         "database_url": urls.database,
         "image_url": urls.image,
         "image_404_url": f"{urls.image_base}/{MISSING_IMAGE_NAME}",
+        # Append a number of seconds: the image comes that slowly.
+        "slow_image_url": f"{urls.image}?seconds=",
+        "fault_proxy_url": urls.fault_proxy,
+        "fault_proxy_control_url": urls.fault_proxy_control,
+        "keystone_short_token_url": urls.keystone_short,
+        "short_token_lifetime": SHORT_TOKEN_LIFETIME,
         **image_facts(image),
         "down_port": ports.down,
         "glance_down_url": urls.down,
@@ -284,7 +348,8 @@ def ready_state(
 
 
 def clouds(urls: Urls) -> JSON:
-    """One cloud per account, plus the admin's with Glance down."""
+    """One cloud per account, plus the admin's with Glance down, through
+    the fault proxy, with short-lived tokens and system-scoped."""
     entries: JSON = {}
     for account in (ADMIN, MEMBER, READER):
         entries[account.cloud] = {
@@ -300,9 +365,21 @@ def clouds(urls: Urls) -> JSON:
             "identity_api_version": 3,
             "interface": "public",
         }
-    entries[GLANCE_DOWN_CLOUD] = {
-        **entries[ADMIN.cloud],
-        "region_name": GLANCE_DOWN_REGION,
+    admin = entries[ADMIN.cloud]
+    auth = admin["auth"]
+    system_auth = {
+        key: auth[key]
+        for key in ("auth_url", "username", "password", "user_domain_name")
+    }
+    entries[GLANCE_DOWN_CLOUD] = {**admin, "region_name": GLANCE_DOWN_REGION}
+    entries[FAULT_PROXY_CLOUD] = {**admin, "region_name": FAULT_PROXY_REGION}
+    entries[SHORT_LIVED_CLOUD] = {
+        **admin,
+        "auth": {**auth, "auth_url": urls.keystone_short},
+    }
+    entries[SYSTEM_SCOPE_CLOUD] = {
+        **admin,
+        "auth": {**system_auth, "system_scope": "all"},
     }
     return {"clouds": entries}
 
@@ -347,9 +424,51 @@ def service_urls(state: JSON) -> dict[str, str]:
     return {
         DATABASE_SERVER: str(state.get("database_url", "")),
         "keystone": str(state.get("keystone_url", "")),
+        "keystone_short": str(state.get("keystone_short_token_url", "")),
         "glance": str(state.get("glance_url", "")),
         "image_server": str(state.get("image_url", "")),
+        "fault_proxy": str(state.get("fault_proxy_control_url", "")),
     }
+
+
+def running_state(layout: Layout, name: str) -> JSON:
+    """The state of a ready cloud that has a server called `name`."""
+    state = read_state(layout)
+    if state is None or not state.get("ready"):
+        raise CloudError(f"no local cloud is running in {layout.workdir}")
+    if name not in state.get("commands", {}):
+        known = ", ".join(sorted(state.get("commands", {})))
+        raise CloudError(f"no server called {name!r}; known: {known}")
+    return state
+
+
+def stop_server(layout: Layout, name: str) -> None:
+    """Stop one server of the running cloud (SIGTERM, then SIGKILL)."""
+    with workdir_lock(layout):
+        state = running_state(layout, name)
+        with signals_ignored():
+            stop_groups(
+                {name: state["pids"][name]},
+                {name: state["pid_start_ticks"].get(name)},
+            )
+
+
+def start_server(layout: Layout, name: str) -> None:
+    """Start one stopped server of the running cloud again, as at start,
+    and wait until it answers; its log goes on after what it holds."""
+    with workdir_lock(layout):
+        state = running_state(layout, name)
+        if name in live_pids(state):
+            raise CloudError(f"{name} is running already")
+        launcher = Launcher(layout, state)
+        launcher.relaunch(name)
+        launcher.wait(name, service_urls(state)[name])
+
+
+def restart_server(layout: Layout, name: str) -> None:
+    """Stop one server, start it again, and wait until it answers."""
+    stop_server(layout, name)
+    start_server(layout, name)
 
 
 def cloud_env(layout: Layout) -> dict[str, str]:
@@ -360,7 +479,7 @@ def cloud_env(layout: Layout) -> dict[str, str]:
     )
 
 
-def run_command(argv: list[str], env: dict[str, str], state: JSON) -> int:
+def run_command(argv: list[str], env: dict[str, str], layout: Layout) -> int:
     """Run a command against the cloud; return its exit status.
 
     On SIGINT or SIGTERM the cloud's servers get SIGTERM at once, since a
@@ -374,7 +493,10 @@ def run_command(argv: list[str], env: dict[str, str], state: JSON) -> int:
         raise CloudError(f"cannot run {argv[0]}: {exc.strerror}") from exc
 
     def on_signal(signum: int, frame: types.FrameType | None) -> None:
-        signal_groups(list(state["pids"].values()), signal.SIGTERM)
+        # state.json, not the start's state: a server restarted since
+        # has another pid.
+        state = read_state(layout) or {}
+        signal_groups(list(state.get("pids", {}).values()), signal.SIGTERM)
         if signum == signal.SIGTERM:
             child.terminate()
 

@@ -2,9 +2,11 @@
 
 Keystone runs from the servers' venv under gunicorn, on PostgreSQL, with
 fernet tokens and cheap password hashing (a password check costs 0.06 s
-instead of 0.3 s).  keystone-manage makes the schema, the keys and the
-admin; keystone_setup.py (openstacksdk, in the servers' venv) makes the
-other users and the image endpoints.
+instead of 0.3 s).  A second Keystone (keystone_short) shares its database
+and keys but issues tokens that expire after SHORT_TOKEN_LIFETIME seconds;
+tokens of either are valid at both.  keystone-manage makes the schema,
+the keys and the admin; keystone_setup.py (openstacksdk, in the servers'
+venv) makes the other users and the image endpoints.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import pwd
 from localcloud import database
 from localcloud.layout import ADMIN
 from localcloud.layout import DOMAIN
+from localcloud.layout import FAULT_PROXY_REGION
 from localcloud.layout import GLANCE
 from localcloud.layout import GLANCE_DOWN_REGION
 from localcloud.layout import MEMBER
@@ -32,15 +35,24 @@ from localcloud.venvs import run_in_venv
 SETUP_SCRIPT = pathlib.Path(__file__).with_name("keystone_setup.py")
 
 
-def config(run: pathlib.Path, ports: Ports) -> dict[str, dict[str, str]]:
-    """keystone.conf: PostgreSQL, fernet tokens, cheap password hashing."""
+def config(
+    run: pathlib.Path, ports: Ports, token_lifetime: int | None = None
+) -> dict[str, dict[str, str]]:
+    """keystone.conf: PostgreSQL, fernet tokens, cheap password hashing.
+
+    With `token_lifetime` (seconds), the config of the second Keystone:
+    the same database and keys, tokens that expire that soon.
+    """
     keys = run / "keystone" / "fernet-keys"
+    token = {"provider": "fernet"}
+    if token_lifetime is not None:
+        token["expiration"] = str(token_lifetime)
     return {
         "DEFAULT": {"use_stderr": "true"},
         "database": {
             "connection": database.database_url("keystone", ports.database)
         },
-        "token": {"provider": "fernet"},
+        "token": token,
         "fernet_tokens": {"key_repository": str(keys)},
         "fernet_receipts": {"key_repository": str(keys)},
         "credential": {
@@ -121,6 +133,7 @@ def populate(layout: Layout, urls: Urls) -> dict[str, str]:
         "image_endpoints": {
             REGION: urls.glance,
             GLANCE_DOWN_REGION: urls.down,
+            FAULT_PROXY_REGION: urls.fault_proxy,
         },
     }
     output = run_in_venv(

@@ -28,6 +28,17 @@ DOMAIN = "Default"
 # catalog leads clients to a Glance that is down, as when Glance stops.
 GLANCE_DOWN_REGION = "RegionGlanceDown"
 GLANCE_DOWN_CLOUD = "local-admin-glance-down"
+# A third region whose image endpoint is the fault proxy in front of
+# Glance (fault_proxy.py), which tests tell to refuse, reset or answer 503.
+FAULT_PROXY_REGION = "RegionFaultProxy"
+FAULT_PROXY_CLOUD = "local-admin-fault-proxy"
+# The admin through a second Keystone, on the same database and keys,
+# whose tokens live only this many seconds.
+SHORT_LIVED_CLOUD = "local-admin-short-token"
+# The admin with a system-scoped token (bootstrap gives it the system
+# role), which the tasks API does not take.
+SYSTEM_SCOPE_CLOUD = "local-admin-system-scope"
+SHORT_TOKEN_LIFETIME = 10
 LOG_TAIL_LINES = 30
 
 IMAGE_NAME = "cirros-tiny.raw"
@@ -116,6 +127,11 @@ class Layout:
         return self.run / "keystone" / "keystone.conf"
 
     @property
+    def keystone_short_conf(self) -> pathlib.Path:
+        """The keystone.conf of the Keystone with short-lived tokens."""
+        return self.run / "keystone-short" / "keystone.conf"
+
+    @property
     def glance_conf(self) -> pathlib.Path:
         """This start's glance-api.conf."""
         return self.run / "glance" / "glance-api.conf"
@@ -150,6 +166,9 @@ class Ports:
     image: int
     database: int
     down: int
+    keystone_short: int = 0
+    fault_proxy: int = 0
+    fault_proxy_control: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,6 +180,9 @@ class Urls:
     image_base: str
     database: str
     down: str
+    keystone_short: str
+    fault_proxy: str
+    fault_proxy_control: str
 
     @classmethod
     def for_ports(cls, ports: Ports) -> Urls:
@@ -171,6 +193,9 @@ class Urls:
             image_base=f"http://{HOST}:{ports.image}",
             database=f"postgresql://{HOST}:{ports.database}",
             down=f"http://{HOST}:{ports.down}/",
+            keystone_short=f"http://{HOST}:{ports.keystone_short}/v3",
+            fault_proxy=f"http://{HOST}:{ports.fault_proxy}",
+            fault_proxy_control=f"http://{HOST}:{ports.fault_proxy_control}/",
         )
 
     @property

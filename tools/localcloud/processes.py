@@ -327,10 +327,12 @@ class Launcher:
         env: dict[str, str],
         cwd: pathlib.Path,
         user: str | None = None,
+        append: bool = False,
     ) -> subprocess.Popen[bytes]:
-        """Start a server logging to logs/NAME.log and record its pid."""
+        """Start a server logging to logs/NAME.log (after what it holds,
+        with `append`), and record its pid and how to start it again."""
         log = self.layout.log(name)
-        with log.open("wb") as handle:
+        with log.open("ab" if append else "wb") as handle:
             proc = subprocess.Popen(
                 argv,
                 stdin=subprocess.DEVNULL,
@@ -345,8 +347,26 @@ class Launcher:
         self.state["pids"][name] = proc.pid
         self.state["pid_start_ticks"][name] = start_ticks(proc.pid)
         self.state["logs"][name] = str(log)
+        self.state.setdefault("commands", {})[name] = {
+            "argv": argv,
+            "cwd": str(cwd),
+            "env": {k: v for k, v in env.items() if os.environ.get(k) != v},
+            "user": user,
+        }
         write_json_atomically(self.layout.state_file, self.state)
         return proc
+
+    def relaunch(self, name: str) -> subprocess.Popen[bytes]:
+        """Start server `name` again as it was started first."""
+        command = self.state["commands"][name]
+        return self.launch(
+            name,
+            command["argv"],
+            child_env(**command["env"]),
+            pathlib.Path(command["cwd"]),
+            command["user"],
+            append=True,
+        )
 
     def wait(
         self,

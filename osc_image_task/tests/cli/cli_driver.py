@@ -10,154 +10,191 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""Run the ``openstack`` CLI for one case after another.
+"""The real ``openstack`` CLI, one case after another, against the fake
+cloud.
 
-::
-
-    python -m osc_image_task.tests.cli.cli_driver
-
-Reads one case a line on stdin, ``{"argv": [...], "stdin": "...",
-"timeout": 60, "pending_warning_after": 60}`` (stdin as latin-1 text; the
-last key is optional and sets after how many seconds ``--wait`` warns
-about a task still pending), and writes its result as a line of JSON on
-stdout: ``exit_code``, ``stdout``, ``stderr``, ``connections``.
-
-Starting the CLI costs seconds (imports, then the plugins that its first
-run loads), so the driver starts it once, with ``image task create
---help``, which sends nothing, and then forks a child per case. The child
-calls ``openstackclient.shell.main`` as the ``openstack`` script does:
-nothing that one case caches (discovered versions, pooled connections,
-logging handlers) is seen by the next. File descriptors 1 and 2 of the
-child point to files, so that everything written reaches them: the
-command's output, cliff's and argparse's messages, and the logging
-handlers that OpenStackClient attaches to stderr. The connections that the
-child opens are counted, whatever their address.
+Starting the CLI costs seconds (imports, then the plugins its first run
+loads), so :class:`CLI` starts this module once as a driver process
+(``python -m osc_image_task.tests.cli.cli_driver``), which runs ``image
+task create --help`` (nothing sent) and then forks a child per case. The
+child calls ``openstackclient.shell.main`` as the ``openstack`` script
+does, with file descriptors 1 and 2 on files, so that everything written
+is caught: the command's output, cliff's and argparse's messages, the
+logging of OpenStackClient. It counts every connection it opens, whatever
+the address. Cases are lines of JSON on the driver's stdin; it answers
+each with the child's pid, then with its result.
 """
 
 from __future__ import annotations
 
+import atexit
+import functools
 import importlib
 import io
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
-import time
 import traceback
 from typing import IO
 from typing import Any
-from typing import NoReturn
+from typing import NamedTuple
 
-from osc_image_task import wait
+from osc_image_task.tests.cli import fake_cloud
+from osc_image_task.tests.functional import polling
 
-# openstackclient.shell, imported by main().
-shell: Any = None
+#: How long one case may take before the driver kills it.
+CASE_TIMEOUT = 60
+
+
+class Result(NamedTuple):
+    exit_code: int | None  # None: killed after CASE_TIMEOUT
+    stdout: str
+    stderr: str
+    connections: int | None
+    routes: list[str]  # the requests that reached the fake cloud
+
+
+class CLI:
+    """The driver, its fake cloud and a clouds.yaml naming that cloud."""
+
+    def __init__(self) -> None:
+        self.cloud = fake_cloud.FakeCloud()
+        self.home = tempfile.mkdtemp(prefix='osc-image-task-cli-')
+        clouds_yaml = os.path.join(self.home, 'clouds.yaml')
+        with open(clouds_yaml, 'w') as stream:
+            json.dump(self.cloud.clouds(), stream)  # JSON is YAML
+        env = polling.cli_env(clouds_yaml)
+        env = {k: v for k, v in env.items() if 'proxy' not in k.lower()}
+        env.update(HOME=self.home, no_proxy='*', LC_ALL='C.UTF-8')
+        self._driver = subprocess.Popen(
+            [sys.executable, '-m', __name__],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=self.home,
+        )
+
+    def close(self) -> None:
+        assert self._driver.stdin
+        self._driver.stdin.close()
+        self._driver.wait(timeout=CASE_TIMEOUT)
+        self.cloud.stop()
+        shutil.rmtree(self.home, ignore_errors=True)
+
+    def run(
+        self,
+        case: str,
+        argv: list[str],
+        stdin: bytes = b'',
+        faults: dict[str, list[dict[str, Any]]] | None = None,
+    ) -> Result:
+        """Run ``openstack ARGV`` as case ``case`` (a name of its own)."""
+        assert self._driver.stdin and self._driver.stdout
+        self.cloud.start_case(case, faults or {})
+        line = json.dumps({'argv': argv, 'stdin': stdin.decode('latin-1')})
+        self._driver.stdin.write(line + '\n')
+        self._driver.stdin.flush()
+        self.cloud.client_started(json.loads(self._read())['pid'])
+        result = json.loads(self._read())
+        return Result(routes=self.cloud.routes(case), **result)
+
+    def _read(self) -> str:
+        assert self._driver.stdout
+        line = self._driver.stdout.readline()
+        if not line:
+            raise RuntimeError(
+                'the CLI driver ended: %s' % self._driver.wait()
+            )
+        return line
+
+
+@functools.cache
+def shared_cli() -> CLI:
+    """The CLI and cloud of this test process, started on first use."""
+    cli = CLI()
+    atexit.register(cli.close)
+    return cli
+
+
+# The driver process.
+
 _connections = 0
-_real_connect = socket.socket.connect
-_real_connect_ex = socket.socket.connect_ex
+_connect = socket.socket.connect
+_connect_ex = socket.socket.connect_ex
 
 
-def _counting_connect(self: socket.socket, address: Any) -> None:
+def _counted_connect(self: socket.socket, address: Any) -> None:
     global _connections
     _connections += 1
-    _real_connect(self, address)
+    _connect(self, address)
 
 
-def _counting_connect_ex(self: socket.socket, address: Any) -> int:
+def _counted_connect_ex(self: socket.socket, address: Any) -> int:
     global _connections
     _connections += 1
-    return _real_connect_ex(self, address)
+    return _connect_ex(self, address)
 
 
-def run_case(
-    argv: list[str],
-    stdin: bytes,
-    timeout: int,
-    pending_warning_after: float | None = None,
-) -> dict[str, Any]:
-    """Run ``openstack ARGV`` in a child process; capture fds 1 and 2."""
-    with (
-        tempfile.TemporaryFile() as out,
-        tempfile.TemporaryFile() as err,
-        tempfile.TemporaryFile() as report,
-    ):
-        sys.stdout.flush()
-        sys.stderr.flush()
-        started = time.monotonic()
-        pid = os.fork()
-        if pid == 0:
-            # A case that hangs is killed, and reported without exit code.
-            signal.alarm(timeout)
-            if pending_warning_after is not None:
-                wait.PENDING_WARNING_AFTER = pending_warning_after
-            _child(argv, stdin, out, err, report)
-        _pid, status = os.waitpid(pid, 0)
-        seconds = time.monotonic() - started
-        report.seek(0)
-        result = json.loads(report.read() or b'{}')
-        if not result:
-            result = {'exit_code': None, 'connections': None}
-            result['child_status'] = status
-        out.seek(0)
-        err.seek(0)
-        result['stdout'] = out.read().decode('utf-8', 'replace')
-        result['stderr'] = err.read().decode('utf-8', 'replace')
-        result['seconds'] = seconds
-        return result
-
-
-def _child(
-    argv: list[str],
-    stdin: bytes,
-    out: IO[bytes],
-    err: IO[bytes],
-    report: IO[bytes],
-) -> NoReturn:
-    exit_code = 1
+def _child(shell: Any, case: dict[str, Any], files: list[IO[bytes]]) -> None:
+    """Run the case as the openstack script would; never returns."""
+    out, err, report = files
     try:
         os.dup2(out.fileno(), 1)
         os.dup2(err.fileno(), 2)
-        sys.stdin = io.TextIOWrapper(io.BytesIO(stdin), encoding='utf-8')
-        # argparse names the program after sys.argv[0].
-        sys.argv = ['openstack', *argv]
-        socket.socket.connect = _counting_connect
-        socket.socket.connect_ex = _counting_connect_ex
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.alarm(CASE_TIMEOUT)
+        stdin = io.BytesIO(case['stdin'].encode('latin-1'))
+        sys.stdin = io.TextIOWrapper(stdin, encoding='utf-8')
+        sys.argv = ['openstack', *case['argv']]
+        socket.socket.connect = _counted_connect
+        socket.socket.connect_ex = _counted_connect_ex
         try:
-            exit_code = shell.main(argv)
+            exit_code = shell.main(case['argv'])
         except SystemExit as exc:
-            exit_code = _system_exit_code(exc)
-        except BaseException:
-            # What the interpreter does with an uncaught exception.
+            exit_code = exc.code if isinstance(exc.code, int) else 1
+        except BaseException:  # what the interpreter does with it
             traceback.print_exc()
+            exit_code = 1
         logging.shutdown()
         sys.stdout.flush()
         sys.stderr.flush()
-        report.write(
-            json.dumps(
-                {'exit_code': exit_code, 'connections': _connections}
-            ).encode('utf-8')
-        )
+        result = {'exit_code': exit_code, 'connections': _connections}
+        report.write(json.dumps(result).encode())
         report.flush()
     finally:
         os._exit(0)
 
 
-def _system_exit_code(exc: SystemExit) -> int:
-    if exc.code is None:
-        return 0
-    if isinstance(exc.code, int):
-        return exc.code
-    # sys.exit('message') prints the message and exits 1.
-    print(exc.code, file=sys.stderr)
-    return 1
+def _run(shell: Any, case: dict[str, Any]) -> dict[str, Any]:
+    files = [tempfile.TemporaryFile() for _name in ('out', 'err', 'report')]
+    sys.stdout.flush()
+    pid = os.fork()
+    if pid == 0:
+        _child(shell, case, files)
+    print(json.dumps({'pid': pid}), flush=True)
+    os.waitpid(pid, 0)
+    out, err, report = (_read_and_close(stream) for stream in files)
+    result = json.loads(report or '{"exit_code": null, "connections": null}')
+    result.update(stdout=out, stderr=err)
+    return dict(result)
 
 
-def _warm_up() -> None:
-    """Load what the first run of the CLI loads, without any request."""
-    handlers = list(logging.root.handlers)
+def _read_and_close(stream: IO[bytes]) -> str:
+    with stream:
+        stream.seek(0)
+        return stream.read().decode('utf-8', 'replace')
+
+
+def main() -> None:
+    sys.argv[0] = 'openstack'  # cliff names the program as it is imported
+    shell = importlib.import_module('openstackclient.shell')
     saved = os.dup(1), os.dup(2)
     with open(os.devnull, 'wb') as devnull:
         os.dup2(devnull.fileno(), 1)
@@ -166,37 +203,15 @@ def _warm_up() -> None:
             shell.main(['image', 'task', 'create', '--help'])
         except SystemExit:
             pass
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            for fd in saved:
-                os.close(fd)
-    for handler in logging.root.handlers[:]:
-        if handler not in handlers:
-            logging.root.removeHandler(handler)
-            handler.close()
-
-
-def main() -> int:
-    global shell
-    # cliff names the program after sys.argv[0] as it is imported.
-    sys.argv[0] = 'openstack'
-    shell = importlib.import_module('openstackclient.shell')
-    _warm_up()
-    for line in sys.stdin:
-        case = json.loads(line)
-        result = run_case(
-            case['argv'],
-            case['stdin'].encode('latin-1'),
-            case['timeout'],
-            case.get('pending_warning_after'),
-        )
-        sys.stdout.write(json.dumps(result) + '\n')
         sys.stdout.flush()
-    return 0
+        sys.stderr.flush()
+    os.dup2(saved[0], 1)
+    os.dup2(saved[1], 2)
+    # What that run left on the root logger is not the next case's.
+    logging.root.handlers.clear()
+    for line in sys.stdin:
+        print(json.dumps(_run(shell, json.loads(line))), flush=True)
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    main()

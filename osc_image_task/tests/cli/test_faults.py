@@ -10,88 +10,44 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""Server faults, through the real ``openstack`` CLI.
-
-Each test runs ``openstack image task create`` against the fake Keystone
-and Glance of :mod:`fake_cloud`, which answer with one fault, and checks
-what a user sees: a non-zero exit, nothing on stdout, no traceback, and
-one line on stderr that says what went wrong.
-
-Some lines on stderr are not the command's: keystoneauth logs warnings
-(a Keystone or a Glance it cannot discover, each retry of a 503) and
-``--wait`` shows progress. They are not ignored: each test states how many
-of each it expects (:data:`OTHER_LINES`).
+"""What a user of the real ``openstack`` CLI sees when a task is created:
+the result on stdout and nothing else there, progress on stderr, the exit
+codes of ``--wait`` (0, 1, 130 for Ctrl-C), and for each server fault a
+non-zero exit, no traceback and, last on stderr, one line that says what
+went wrong. The lines that keystoneauth logs before it (a retry, a failed
+discovery) are its own and are not checked.
 """
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import re
 from typing import Any
 
 import testtools
 
+from osc_image_task.tests.cli import cli_driver
 from osc_image_task.tests.cli import fake_cloud
+from osc_image_task.tests.cli.fake_cloud import GET
+from osc_image_task.tests.cli.fake_cloud import POST
+from osc_image_task.tests.cli.fake_cloud import TOKENS
 from osc_image_task.tests.unit import fakes
 
 TASK_ID = fakes.TASK_ID
-CREATE = ['image', 'task', 'create', '--type', 'import']
-IMPORT_INPUT = json.dumps(fakes.IMPORT_INPUT)
-POST = 'glance POST /v2/tasks'
-GET = 'glance GET ' + fake_cloud.TASK_PATH
-TOKENS = 'keystone POST /v3/auth/tokens'
 SHOW = 'openstack image task show ' + TASK_ID
+LOGIN = ['keystone GET /v3', TOKENS]
+CREATED = [*LOGIN, 'glance GET /', POST]
 MAY_EXIST = (
-    '; the task may or may not have been created: check with openstack '
-    'image task list'
+    'The connection to Glance at %s failed while creating the task, which '
+    'may or may not exist now: check with openstack image task list'
 )
-
-#: stderr lines that other code writes, which a test must expect by name.
-OTHER_LINES = {
-    # keystoneauth, when the identity endpoint cannot be discovered.
-    'identity_discovery': re.compile(
-        r'Failed to discover available identity versions when contacting '
-        r'\S+\. Attempting to parse version from URL\.'
-    ),
-    # keystoneauth, when a service endpoint cannot be discovered.
-    'endpoint_discovery': re.compile(
-        r'Failed to contact the endpoint at \S+ for discovery\. Fallback '
-        r'to using that endpoint as the base url\.'
-    ),
-    # keystoneauth, before each retry: openstacksdk retries a 503 of the
-    # image service 5 times (image_status_code_retries). keystoneauth1
-    # before 5.6 (OpenStack 2023.1) logs it at a level OSC does not show.
-    'retry': re.compile(
-        r'Retriable status code 503\. Retrying in \d+\.\ds\. \d+ retries '
-        r'left'
-    ),
-    # --wait, on a stderr that is not a terminal.
-    'progress': re.compile(r'Task %s: \w+ after \d+\.\d s' % TASK_ID),
-    # --wait, once, about a task still pending after a while.
-    'pending_warning': re.compile(
-        r'Warning: task %s is still pending after \d+ s; it has not '
-        r'started: Glance may have lost it .*Waiting goes on until '
-        r'--wait-timeout' % TASK_ID
-    ),
-}
-
-_KEYSTONEAUTH = tuple(
-    int(part)
-    for part in importlib.metadata.version('keystoneauth1').split('.')[:2]
-)
-RETRY_LINES = {'retry': 5} if _KEYSTONEAUTH >= (5, 6) else {}
-
-PENDING = fake_cloud.answer(201, fake_cloud.glance_task())
-PROCESSING = fake_cloud.answer(
-    200, fake_cloud.glance_task(status='processing')
-)
-TASK_NOT_FOUND = fake_cloud.answer(
-    404,
-    fakes.glance_html(
-        '404 Not Found', 'Task with identifier %s not found' % TASK_ID
-    ),
-    fakes.HTML,
+AGAIN_LATER = '; try again later or ask the cloud operator to check its logs'
+# What haproxy answers when no Glance is up.
+PROXY_503 = fake_cloud.answer(
+    503,
+    '<html><body><h1>503 Service Unavailable</h1>\nNo server is '
+    'available to handle this request.\n</body></html>\n',
+    'text/html',
 )
 GLANCE_500 = fake_cloud.answer(
     500,
@@ -102,441 +58,208 @@ GLANCE_500 = fake_cloud.answer(
     ),
     fakes.HTML,
 )
-# What haproxy answers when no Glance is up. Retry-After: 0 keeps the
-# retries of openstacksdk from sleeping 0.5 + 1 + 2 + 4 + 8 s.
-PROXY_503 = fake_cloud.answer(
-    503,
-    '<html><body><h1>503 Service Unavailable</h1>\nNo server is '
-    'available to handle this request.\n</body></html>\n',
-    'text/html',
-    headers={'Retry-After': '0'},
-)
 
 
-class FaultTestCase(testtools.TestCase):
+class CLITestCase(testtools.TestCase):
     def setUp(self):
         super().setUp()
-        self.cli = fake_cloud.shared_cli()
+        self.cli = cli_driver.shared_cli()
+        self.glance = self.cli.cloud.glance.url
 
     def create(
-        self,
-        cloud: str = 'fake',
-        extra: tuple[str, ...] = (),
-        faults: dict[str, list[dict[str, Any]]] | None = None,
-        glance_down: bool = False,
-        pending_warning_after: float | None = None,
-    ) -> dict[str, Any]:
+        self, *args: str, cloud: str = 'fake', **faults: list[dict[str, Any]]
+    ) -> cli_driver.Result:
+        """``image task create --type import`` with faults by route
+        (``POST``, ``GET``, ``TOKENS``)."""
+        routes = {'POST': POST, 'GET': GET, 'TOKENS': TOKENS}
         result = self.cli.run(
             self.id(),
-            ['--os-cloud', cloud, *CREATE, '--input', IMPORT_INPUT, *extra],
-            faults=faults,
-            glance_down=glance_down,
-            pending_warning_after=pending_warning_after,
+            ['--os-cloud', cloud, 'image', 'task', 'create', '--type']
+            + ['import', '--input', json.dumps(fakes.IMPORT_INPUT), *args],
+            faults={routes[name]: a for name, a in faults.items()},
         )
         self.addDetail(
             'cli',
             testtools.content.text_content(
                 'exit %s\nstdout:\n%s\nstderr:\n%s\nrequests: %s'
-                % (
-                    result['exit_code'],
-                    result['stdout'],
-                    result['stderr'],
-                    result['requests'],
-                )
+                % (*result[:3], result.routes)
             ),
         )
+        self.assertNotIn('Traceback', result.stderr)
         return result
 
-    def assertFault(self, result: dict[str, Any], **other_lines: int) -> str:
-        """Check a failed run and return its one line on stderr.
+    def assertFault(self, result: cli_driver.Result, line: str) -> None:
+        """A failed run whose last line on stderr is ``line``."""
+        self.assertEqual((1, ''), (result.exit_code, result.stdout))
+        self.assertEqual(line, result.stderr.splitlines()[-1])
 
-        ``other_lines`` counts the lines of :data:`OTHER_LINES` expected,
-        by name.
-        """
-        self.assertIsNotNone(result['exit_code'], 'the CLI was killed')
-        self.assertEqual(1, result['exit_code'])
-        self.assertEqual('', result['stdout'])
-        self.assertNotIn('Traceback', result['stderr'])
-        counts: dict[str, int] = {}
-        own = []
-        for line in result['stderr'].splitlines():
-            if not line.strip():
-                continue
-            for name, pattern in OTHER_LINES.items():
-                if pattern.fullmatch(line):
-                    counts[name] = counts.get(name, 0) + 1
-                    break
-            else:
-                own.append(line)
-        self.assertEqual(other_lines, counts, 'other lines on stderr')
-        self.assertEqual(1, len(own), 'lines on stderr: %r' % own)
-        return own[0]
-
-    def routes(self, result: dict[str, Any]) -> list[str]:
-        return [request.route for request in result['requests']]
+    def progress(self, lines: list[str]) -> list[str]:
+        """The statuses that progress lines of --wait show."""
+        pattern = re.compile(r'^Task %s: (\w+) after \d+\.\d s$' % TASK_ID)
+        for line in lines:
+            self.assertRegex(line, pattern)
+        return [pattern.match(line)[1] for line in lines]
 
 
-class TestHTTPErrors(FaultTestCase):
-    def test_400_with_an_html_body(self):
-        result = self.create(
-            faults={
-                POST: [
-                    fake_cloud.answer(
-                        400, fakes.TYPE_REQUIRED_HTML, fakes.HTML
-                    )
-                ]
-            }
-        )
-        line = self.assertFault(result)
+class TestOutput(CLITestCase):
+    def test_the_task_alone_on_stdout(self):
+        result = self.create('-f', 'json')
+        self.assertEqual((0, ''), (result.exit_code, result.stderr))
+        shown = json.loads(result.stdout)
         self.assertEqual(
-            "Glance rejected the task (HTTP 400 Bad Request): Task 'type' "
-            'is required',
-            line,
+            (TASK_ID, 'pending', fakes.IMPORT_INPUT),
+            (shown['id'], shown['status'], shown['input']),
+        )
+        self.assertEqual(CREATED, result.routes)
+        # Good input connects: the count of bad input's 0 means something.
+        self.assertGreater(result.connections, 0)
+        # What was typed is what was sent.
+        self.assertEqual(
+            [{'type': 'import', 'input': fakes.IMPORT_INPUT}],
+            self.cli.cloud.bodies(self.id(), POST),
         )
 
-    def test_401_from_keystone(self):
+    def test_wait_shows_progress_on_stderr(self):
         result = self.create(
-            faults={
-                TOKENS: [
-                    fake_cloud.answer(
-                        401,
-                        {
-                            'error': {
-                                'code': 401,
-                                'title': 'Unauthorized',
-                                'message': 'The request you have made '
-                                'requires authentication.',
-                            }
-                        },
-                    )
-                ]
-            }
+            '--wait',
+            '-f',
+            'json',
+            GET=[fake_cloud.task('processing'), fake_cloud.task('success')],
         )
-        line = self.assertFault(result)
-        self.assertIn('HTTP 401', line)
-        self.assertIn('requires authentication', line)
-        self.assertIn('credentials', line)
-        self.assertNotIn(POST, self.routes(result))
-        # Wording the error must not cost a second login attempt.
-        self.assertEqual(1, self.routes(result).count(TOKENS))
+        self.assertEqual(0, result.exit_code)
+        self.assertEqual('success', json.loads(result.stdout)['status'])
+        self.assertEqual(
+            ['processing', 'success'],
+            self.progress(result.stderr.splitlines()),
+        )
 
-    def test_401_from_glance(self):
+    def test_wait_for_a_task_that_fails(self):
+        message = 'Uploading the image failed due to: <urlopen error>.'
         result = self.create(
-            faults={
-                POST: [
-                    fake_cloud.answer(401, json.loads(fakes.UNAUTHORIZED_JSON))
-                ]
-            }
+            '--wait',
+            '-f',
+            'json',
+            GET=[fake_cloud.task('failure', message=message)],
         )
-        line = self.assertFault(result)
-        self.assertIn('HTTP 401', line)
-        self.assertIn('credentials', line)
-        # keystoneauth gets a new token and tries once more.
-        self.assertEqual(2, self.routes(result).count(POST))
+        # The task on stdout, as for a success; the exit code says.
+        self.assertEqual(1, result.exit_code)
+        self.assertEqual('failure', json.loads(result.stdout)['status'])
+        *progress, last = result.stderr.splitlines()
+        self.assertEqual(['failure'], self.progress(progress))
+        self.assertEqual('Task %s failed: %s' % (TASK_ID, message), last)
 
+    def test_ctrl_c_while_waiting(self):
+        result = self.create(
+            '--wait',
+            GET=[dict(fake_cloud.task('processing'), interrupt=True)],
+        )
+        self.assertEqual((130, ''), (result.exit_code, result.stdout))
+        self.assertEqual(
+            'Stopped waiting for task %s; it goes on in Glance. Follow it '
+            'with: %s' % (TASK_ID, SHOW),
+            result.stderr.splitlines()[-1],
+        )
+
+
+class TestGlanceFaults(CLITestCase):
     def test_403(self):
         result = self.create(
-            faults={
-                POST: [
-                    fake_cloud.answer(403, fakes.FORBIDDEN_HTML, fakes.HTML)
-                ]
-            }
+            POST=[fake_cloud.answer(403, fakes.FORBIDDEN_HTML, fakes.HTML)]
         )
-        line = self.assertFault(result)
-        self.assertIn('HTTP 403', line)
-        self.assertIn('tasks_api_access', line)
-        self.assertIn('admin', line)
-        self.assertNotIn('..', line)
+        self.assertFault(
+            result,
+            'Not allowed (HTTP 403): You are not authorized to complete '
+            'tasks_api_access action. The tasks API is admin-only by '
+            "default (Glance policy 'tasks_api_access'): use an admin "
+            'account or ask the cloud operator to grant access',
+        )
 
-    def test_409(self):
+    def test_400_in_html(self):
         result = self.create(
-            faults={
-                POST: [
-                    fake_cloud.answer(
-                        409,
-                        fakes.glance_html(
-                            '409 Conflict',
-                            'There was a conflict when trying to complete '
-                            'your request.',
-                        ),
-                        fakes.HTML,
-                    )
-                ]
-            }
+            POST=[fake_cloud.answer(400, fakes.TYPE_REQUIRED_HTML, fakes.HTML)]
         )
-        line = self.assertFault(result)
-        self.assertIn('HTTP 409 Conflict', line)
-        self.assertIn('POST %s/v2/tasks' % self.cli.cloud.glance.url, line)
-        self.assertIn('There was a conflict', line)
-
-    def test_task_that_never_starts(self):
-        # A task that Glance lost: pending for good.
-        still_pending = fake_cloud.answer(200, fake_cloud.glance_task())
-        result = self.create(
-            extra=('--wait', '--wait-timeout', '3'),
-            faults={POST: [PENDING], GET: [still_pending]},
-            pending_warning_after=1,
+        self.assertFault(
+            result,
+            "Glance rejected the task (HTTP 400): Task 'type' is required",
         )
-        line = self.assertFault(result, progress=1, pending_warning=1)
-        self.assertEqual(
-            'Task %s is still pending after 3 s; it has not started: Glance '
-            'may have lost it (a worker that restarted, or a database error '
-            'that only the glance-api log shows), or its task threads are '
-            'all busy. Check with: %s, and look '
-            'for %s in the glance-api log' % (TASK_ID, SHOW, TASK_ID),
-            line,
-        )
-        self.assertIn(SHOW, result['stderr'].splitlines()[1])
 
     def test_500(self):
-        result = self.create(faults={POST: [GLANCE_500]})
-        line = self.assertFault(result)
-        self.assertEqual(
-            'Glance failed (HTTP 500 Internal Server Error) on POST '
-            '%s/v2/tasks: The server has either erred or is incapable of '
-            'performing the requested operation; try again later or ask the '
-            'cloud operator to check the Glance logs'
-            % self.cli.cloud.glance.url,
-            line,
+        result = self.create(POST=[GLANCE_500])
+        self.assertFault(
+            result,
+            'Glance failed (HTTP 500) on POST %s/v2/tasks: The server has '
+            'either erred or is incapable of performing the requested '
+            'operation' % self.glance + AGAIN_LATER,
         )
 
-    def test_500_with_a_broken_json_body(self):
-        result = self.create(
-            faults={POST: [fake_cloud.answer(500, '{"message": ')]}
-        )
-        line = self.assertFault(result)
-        self.assertIn('HTTP 500', line)
-
-    def test_503(self):
-        result = self.create(faults={POST: [PROXY_503]})
-        line = self.assertFault(result, **RETRY_LINES)
-        self.assertIn('HTTP 503 Service Unavailable', line)
-        self.assertIn('No server is available', line)
-        self.assertEqual(6, self.routes(result).count(POST))
-
-    def test_500_from_keystone(self):
-        result = self.create(
-            faults={
-                TOKENS: [
-                    fake_cloud.answer(
-                        500,
-                        '<html><body><h1>Internal Server Error</h1>'
-                        '</body></html>',
-                        'text/html',
-                    )
-                ]
-            }
-        )
-        line = self.assertFault(result)
-        self.assertEqual(
-            'Keystone failed (HTTP 500 Internal Server Error) on POST '
-            '%s/v3/auth/tokens: no details given; try again later or ask the '
-            'cloud operator to check the Keystone logs'
-            % self.cli.cloud.keystone.url,
-            line,
-        )
-        self.assertNotIn(POST, self.routes(result))
-
-
-class TestWhileWaiting(FaultTestCase):
-    def test_404(self):
-        result = self.create(
-            extra=('--wait',), faults={POST: [PENDING], GET: [TASK_NOT_FOUND]}
-        )
-        line = self.assertFault(result)
-        self.assertEqual(
-            'Task %s disappeared from Glance while waiting for it (HTTP '
-            '404)' % TASK_ID,
-            line,
-        )
-
-    def test_task_vanishes_mid_wait(self):
-        result = self.create(
-            extra=('--wait',),
-            faults={POST: [PENDING], GET: [PROCESSING, TASK_NOT_FOUND]},
-        )
-        line = self.assertFault(result, progress=1)
-        self.assertIn('Task %s disappeared' % TASK_ID, line)
-        self.assertIn('Task %s: processing after' % TASK_ID, result['stderr'])
-        self.assertEqual(2, self.routes(result).count(GET))
-
-    def test_500(self):
-        result = self.create(
-            extra=('--wait',), faults={POST: [PENDING], GET: [GLANCE_500]}
-        )
-        line = self.assertFault(result)
-        self.assertIn('HTTP 500', line)
-        self.assertIn('while waiting for task %s' % TASK_ID, line)
-        self.assertIn(SHOW, line)
-
-    def test_503(self):
-        result = self.create(
-            extra=('--wait',), faults={POST: [PENDING], GET: [PROXY_503]}
-        )
-        line = self.assertFault(result, **RETRY_LINES)
-        self.assertIn('HTTP 503', line)
-        self.assertIn('while waiting for task %s' % TASK_ID, line)
-        self.assertIn(SHOW, line)
-
-    def test_answer_not_json(self):
-        result = self.create(
-            extra=('--wait', '--wait-timeout', '2'),
-            faults={
-                POST: [PENDING],
-                GET: [
-                    fake_cloud.answer(200, '{"id": "%s", "status": ' % TASK_ID)
-                ],
-            },
-        )
-        # openstacksdk gives such a task the status None: the wait stops
-        # at the first answer, not at --wait-timeout.
-        line = self.assertFault(result)
-        self.assertEqual(
-            'Glance answered GET /v2/tasks/%s with something that is not a '
-            'task; follow it with: %s' % (TASK_ID, SHOW),
-            line,
-        )
-        self.assertEqual(1, self.routes(result).count(GET))
-
-    def test_connection_closed_while_waiting(self):
-        # A GET lost: unlike a POST, nothing was created by it.
-        result = self.create(
-            extra=('--wait',),
-            faults={POST: [PENDING], GET: [fake_cloud.hang_up()]},
-        )
-        line = self.assertFault(result)
-        self.assertEqual(
-            'The connection to %s%s was closed before an answer came (while '
-            'waiting for task %s; follow it with: %s)'
-            % (self.cli.cloud.glance.url, fake_cloud.TASK_PATH, TASK_ID, SHOW),
-            line,
-        )
-
-
-class TestUnreachable(FaultTestCase):
-    def test_keystone_refuses_connections(self):
-        result = self.create(cloud='keystone-down')
-        line = self.assertFault(result, identity_discovery=1)
-        self.assertTrue(
-            line.startswith(
-                'Cannot connect to %s/v3/auth/tokens: connection refused.'
-                % self.cli.cloud.refusing_url
-            ),
-            line,
-        )
-        self.assertEqual([], result['requests'])
-
-    def test_glance_refuses_connections(self):
-        result = self.create(glance_down=True)
-        line = self.assertFault(result, endpoint_discovery=2)
-        self.assertNotIn(POST, self.routes(result))
-        # The catalog's URL is named, with openstacksdk's reason.
-        self.assertEqual(
-            'Cannot connect to the image service at %s: The image service '
-            'for fake:RegionOne exists but does not have any supported '
-            'versions. Is Glance running and is its endpoint right?'
-            % self.cli.cloud.refusing_url,
-            line,
+    def test_503_page_of_a_proxy(self):
+        result = self.create(POST=[PROXY_503])
+        self.assertFault(
+            result,
+            'Glance failed (HTTP 503) on POST %s/v2/tasks: No server is '
+            'available to handle this request' % self.glance + AGAIN_LATER,
         )
 
     def test_read_timeout(self):
-        result = self.create(
-            cloud='impatient',
-            faults={
-                POST: [
-                    fake_cloud.answer(201, fake_cloud.glance_task(), delay=10)
-                ]
-            },
-        )
-        line = self.assertFault(result)
-        self.assertEqual(
-            'Request to %s/v2/tasks timed out' % self.cli.cloud.glance.url
-            + MAY_EXIST,
-            line,
-        )
-        self.assertEqual(1, self.routes(result).count(POST))
+        # The cloud "impatient" waits 1 s for an answer.
+        slow = dict(fake_cloud.task(), delay=10)
+        result = self.create(cloud='impatient', POST=[slow])
+        self.assertFault(result, MAY_EXIST % self.glance)
+        self.assertEqual(CREATED, result.routes)  # sent once
 
     def test_connection_closed_without_an_answer(self):
-        result = self.create(faults={POST: [fake_cloud.hang_up()]})
-        line = self.assertFault(result)
-        # The POST was sent: the task may exist.
-        self.assertEqual(
-            'The connection to %s/v2/tasks was closed before an answer came'
-            % self.cli.cloud.glance.url
-            + MAY_EXIST,
-            line,
+        result = self.create(POST=[fake_cloud.HANG_UP])
+        self.assertFault(result, MAY_EXIST % self.glance)
+        self.assertEqual(CREATED, result.routes)  # sent once
+
+    def test_glance_refuses_connections(self):
+        result = self.create(cloud='glance-down')
+        self.assertFault(
+            result,
+            'Cannot reach the image API at %s: Glance does not answer '
+            'there, or offers no API version this client knows; is it '
+            'running, and is its endpoint right?'
+            % self.cli.cloud.refusing_url,
         )
-        self.assertEqual(1, self.routes(result).count(POST))
+        self.assertEqual(LOGIN, result.routes)
+
+    def test_500_while_waiting(self):
+        result = self.create('--wait', GET=[GLANCE_500])
+        self.assertFault(
+            result,
+            'Glance failed (HTTP 500) on GET %s%s: The server has either '
+            'erred or is incapable of performing the requested operation'
+            '%s (while waiting for task %s; follow it with: %s)'
+            % (self.glance, fake_cloud.TASK_PATH, AGAIN_LATER, TASK_ID, SHOW),
+        )
 
 
-class TestMalformedAnswers(FaultTestCase):
-    def test_created_task_not_json(self):
+class TestKeystoneFaults(CLITestCase):
+    def test_401(self):
         result = self.create(
-            faults={
-                POST: [
-                    fake_cloud.answer(201, '{"id": "%s", "type": ' % TASK_ID)
-                ]
-            }
+            TOKENS=[fake_cloud.answer(401, fakes.UNAUTHORIZED_JSON)]
         )
-        line = self.assertFault(result)
-        self.assertEqual(
-            'Glance answered POST /v2/tasks with something that is not a '
-            'task (no task id); the task may or may not exist: check with '
-            'openstack image task list',
+        self.assertEqual((1, ''), (result.exit_code, result.stdout))
+        # Keystone's words, not its JSON.
+        line = result.stderr.splitlines()[-1]
+        self.assertTrue(
+            line.startswith(
+                'Authentication failed (HTTP 401): The request you have made '
+                'requires authentication'
+            ),
             line,
         )
-
-    def test_created_task_a_list(self):
-        result = self.create(
-            faults={POST: [fake_cloud.answer(201, ['not', 'a', 'task'])]}
+        self.assertTrue(
+            line.endswith('; check the credentials of the cloud in use'), line
         )
-        line = self.assertFault(result)
-        self.assertEqual(
-            'Glance answered POST /v2/tasks with something that is not a '
-            'task (not a JSON object); the task may or may not exist: check '
-            'with openstack image task list',
-            line,
+        self.assertNotIn('{', line)
+        self.assertEqual(LOGIN, result.routes)
+
+    def test_refused(self):
+        result = self.create(cloud='keystone-down')
+        self.assertFault(
+            result,
+            'Cannot connect to Keystone at %s/v3; is it running and is its '
+            'endpoint right?' % self.cli.cloud.refusing_url,
         )
-
-
-class TestTheFakeCloud(FaultTestCase):
-    """The faults mean something only if the same run can succeed."""
-
-    def test_success_with_wait(self):
-        result = self.create(extra=('--wait', '-f', 'json'))
-        self.assertEqual(0, result['exit_code'], result['stderr'])
-        shown = json.loads(result['stdout'])
-        self.assertEqual('success', shown['status'])
-        self.assertEqual(fakes.IMPORT_INPUT, shown['input'])
-        self.assertEqual(1, len(result['stderr'].splitlines()))
-        self.assertRegex(result['stderr'], OTHER_LINES['progress'])
-        self.assertIn('success', result['stderr'])
-        self.assertEqual(
-            [
-                'keystone GET /v3',
-                TOKENS,
-                'glance GET /',
-                POST,
-                GET,
-            ],
-            self.routes(result),
-        )
-        post = result['requests'][3]
-        self.assertEqual(self.cli.cloud.token, post.headers['x-auth-token'])
-        self.assertEqual(
-            {'type': 'import', 'input': fakes.IMPORT_INPUT}, post.json()
-        )
-
-    def test_the_driver_is_the_openstack_script(self):
-        # The same fault in a process of its own, as the openstack script
-        # runs: the driver must see exactly what a user sees.
-        faults = {
-            POST: [fake_cloud.answer(403, fakes.FORBIDDEN_HTML, fakes.HTML)]
-        }
-        argv = ['--os-cloud', 'fake', *CREATE, '--input', IMPORT_INPUT]
-        driven = self.cli.run(self.id() + '-driver', argv, faults=faults)
-        fresh = self.cli.run_fresh(self.id() + '-fresh', argv, faults=faults)
-        for key in ('exit_code', 'stdout', 'stderr'):
-            self.assertEqual(fresh[key], driven[key], key)
-        self.assertEqual(self.routes(fresh), self.routes(driven))
-        self.assertEqual(1, fresh['exit_code'])
+        self.assertEqual([], result.routes)

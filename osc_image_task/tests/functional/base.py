@@ -26,6 +26,7 @@ import atexit
 import json
 import os
 import pathlib
+import re
 import shlex
 import subprocess
 import sys
@@ -213,3 +214,21 @@ class FunctionalTestBase(testtools.TestCase):
         lines = result.stderr.strip().splitlines()
         self.assertEqual(1, len(lines), result.stderr)
         return lines[0]
+
+    def assert_failed_in_glance_words(self, task_id, stderr):
+        """The last line on stderr says that the task failed and why, as
+        Glance's task says it."""
+        message = ' '.join(self.get_task(task_id)['message'].split())
+        self.assertTrue(message)
+        self.assertEqual(
+            'Task %s failed: %s' % (task_id, message), stderr.splitlines()[-1]
+        )
+
+    def assert_rejected(self, result):
+        """One line: Glance's 400, with its words as plain text."""
+        line = self.assert_one_clean_line(result)
+        prefix = 'Glance rejected the task (HTTP 400): '
+        self.assertTrue(line.startswith(prefix), line)
+        self.assertTrue(line[len(prefix) :].strip(), line)
+        self.assertIsNone(re.search(r'<[a-z/]|&#?\w+;', line), line)
+        return line

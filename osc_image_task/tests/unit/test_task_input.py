@@ -105,12 +105,12 @@ class TestParse(base.TestCase):
             (8, "{'a': [,]}"),
         ):
             self.assertRefused(
-                'nor valid single-quoted input at line 1, column %d ' % col,
+                'nor valid single-quoted input at line 1, column %d;' % col,
                 text,
             )
 
     def test_positions_on_later_lines(self):
-        self.assertRefused('at line 3, column 9 ', "{\n  'a': 1,\n    'b' 2}")
+        self.assertRefused('at line 3, column 9;', "{\n  'a': 1,\n    'b' 2}")
 
     def test_invalid_escape(self):
         message = self.assertRefused(
