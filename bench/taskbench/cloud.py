@@ -83,12 +83,12 @@ class Cloud:
     def glance(self, *args: str) -> list[str]:
         return [str(BIN / "glance"), *args]
 
-    def task_input(self) -> str:
-        """The ``--input`` of an import of the test image, a new name each
-        time."""
+    def task_input(self, source: str = "") -> str:
+        """The ``--input`` of an import of the test image (from `source`,
+        or the image server at full speed), a new name each time."""
         return json.dumps(
             {
-                "import_from": self.state["image_url"],
+                "import_from": source or self.state["image_url"],
                 "import_from_format": "raw",
                 "image_properties": {
                     "name": f"{NAME_PREFIX}{next(self._numbers)}",
@@ -98,11 +98,11 @@ class Cloud:
             }
         )
 
-    def create(self, *args: str) -> list[str]:
+    def create(self, *args: str, source: str = "") -> list[str]:
         """``image task create`` of an import of the test image."""
         return self.osc(
             *("image", "task", "create", "--type", "import"),
-            *("--input", self.task_input(), *args),
+            *("--input", self.task_input(source), *args),
         )
 
     def run(self, argv: list[str], env: dict[str, str]) -> Run:
