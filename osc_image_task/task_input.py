@@ -29,7 +29,8 @@ INTERNAL_TYPES = {
     'location_import': 'POST /v2/images/ID/locations',
 }
 
-_KINDS = ((type(None), 'null'), (bool, 'boolean'), ((int, float), 'number'))
+_KINDS: tuple[tuple[Any, str], ...] = ((type(None), 'null'), (bool, 'boolean'))
+_KINDS += (((int, float), 'number'), (str, 'string'), (list, 'array'))
 _PYTHON_NAMES = {'True': 'true', 'False': 'false', 'None': 'null'}
 # What may follow a backslash in a Python string without a warning.
 _ESCAPES = frozenset('\n\r\\\'"abfnrtv01234567xNuU')
@@ -95,15 +96,9 @@ def parse_task_input(text: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise TaskInputError(
             _('--input must be a JSON object ({...}), not a JSON %(kind)s')
-            % {'kind': json_kind(value)}
+            % {'kind': next(n for t, n in _KINDS if isinstance(value, t))}
         )
     return value
-
-
-def json_kind(value: Any) -> str:
-    """The JSON name of a value's type, for messages."""
-    kinds = (*_KINDS, (str, 'string'), (list, 'array'), (dict, 'object'))
-    return next(name for kind, name in kinds if isinstance(value, kind))
 
 
 def _parse(text: str) -> Any:

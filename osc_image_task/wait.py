@@ -15,7 +15,6 @@ from typing import Any
 from typing import TextIO
 
 from keystoneauth1 import exceptions as ksa_exceptions
-from openstack import exceptions as sdk_exceptions
 from osc_lib import exceptions
 
 from osc_image_task import errors
@@ -96,9 +95,15 @@ def wait_for_task(
         delay = next(schedule) if outage is None else backoff
         sleep(max(0.0, min(delay, start + timeout - clock())))
         try:
-            task = _fetch(get_task, values, url)
-        except errors.HANDLED as exc:  # the passing failures only
+            task = get_task(task_id)
+        except errors.HANDLED as exc:
             values.update(error=errors.describe(exc, 'Glance', url))
+            if not errors.is_passing(exc):
+                # keystoneauth's own errors come from renewing the token.
+                renewal = isinstance(exc, ksa_exceptions.HttpError)
+                raise WaitError(
+                    (_NOT_RENEWED if renewal else _FAILED) % values
+                ) from None
             if outage is None:
                 outage, backoff = clock(), 0.5
                 _write(stream, _OUTAGE, values)
@@ -109,6 +114,13 @@ def wait_for_task(
             if values['elapsed'] >= timeout:
                 raise WaitError(_STILL_RUNNING % values) from None
             continue
+        except (TypeError, AttributeError, ValueError):
+            task = None  # openstacksdk fails so on JSON that is not an object
+        if (
+            not isinstance(getattr(task, 'status', None), str)
+            or not task.status
+        ):
+            raise WaitError(_NOT_A_TASK % values)
         if outage is not None:
             values.update(outage=clock() - outage)
             _write(stream, _ANSWERED_AGAIN, values)
@@ -117,15 +129,12 @@ def wait_for_task(
         if task.status != shown or values['elapsed'] >= next_line:
             _write(stream, _PROGRESS, values)
             shown, next_line = task.status, values['elapsed'] + 30
-        pending = task.status == 'pending'
         if task.status in FINAL_STATUSES:
             return task
         if values['elapsed'] >= timeout:
-            raise WaitError(
-                (_NOT_STARTED if pending else _STILL_RUNNING) % values
-            )
+            raise WaitError(_STILL_RUNNING % values)
         late = values['elapsed'] >= PENDING_WARNING_AFTER
-        if pending and late and not warned:
+        if task.status == 'pending' and late and not warned:
             _write(stream, _PENDING_WARNING, values)
             warned = True
 
@@ -133,29 +142,6 @@ def wait_for_task(
 def _write(stream: TextIO, line: str, values: dict[str, Any]) -> None:
     stream.write(line % values + '\n')
     stream.flush()
-
-
-def _fetch(
-    get_task: Callable[[str], Any], values: dict[str, Any], url: str
-) -> Any:
-    try:
-        task = get_task(values['id'])
-    except sdk_exceptions.NotFoundException:
-        raise WaitError(_DISAPPEARED % values) from None
-    except errors.HANDLED as exc:
-        if errors.is_passing(exc):
-            raise
-        # keystoneauth's own errors here come from renewing the token.
-        renewal = isinstance(exc, ksa_exceptions.HttpError)
-        values['error'] = errors.describe(exc, 'Glance', url)
-        raise WaitError(
-            (_NOT_RENEWED if renewal else _FAILED) % values
-        ) from None
-    except (TypeError, AttributeError, ValueError):
-        task = None  # openstacksdk fails so on JSON that is not an object
-    if not isinstance(getattr(task, 'status', None), str) or not task.status:
-        raise WaitError(_NOT_A_TASK % values)
-    return task
 
 
 def find_created(
@@ -188,10 +174,6 @@ _PENDING_WARNING = _(
     'Warning: task %(id)s is still pending after %(elapsed)d s: Glance may '
     'have lost it or its task threads are all busy (see the glance-api log)'
 )
-_NOT_STARTED = _(
-    'Task %(id)s is still pending after %(timeout)g s: Glance may have lost '
-    'it (see the glance-api log and openstack image task show %(id)s)'
-)
 _STILL_RUNNING = _(
     'Task %(id)s is still %(status)s after %(timeout)g s; it goes on in '
     'Glance. Follow it with: openstack image task show %(id)s'
@@ -209,7 +191,6 @@ _GAVE_UP = _(
     'Glance has not answered for %(outage)d s (%(error)s); task %(id)s was '
     '%(status)s. Follow it with: openstack image task show %(id)s'
 )
-_DISAPPEARED = _('Task %(id)s disappeared from Glance while waiting for it')
 _FAILED = _(
     '%(error)s (while waiting for task %(id)s; follow it with: openstack '
     'image task show %(id)s)'

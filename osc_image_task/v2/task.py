@@ -13,6 +13,7 @@ import sys
 import time
 from typing import Any
 
+from cliff import columns
 from openstack import connection
 from openstack import exceptions as sdk_exceptions
 from openstack.image.v2 import task as sdk_task
@@ -20,7 +21,6 @@ from osc_lib import exceptions
 from osc_lib.cli import format_columns
 from osc_lib.command import command
 
-from osc_image_task import compat
 from osc_image_task import errors
 from osc_image_task import task_input
 from osc_image_task import wait
@@ -41,7 +41,7 @@ _TASK_OPTIONS = ('import_from', 'import_from_format')
 _IMAGE_OPTIONS = ('disk_format', 'container_format', 'name')
 
 
-class JSONColumn(compat.FormattableColumn):
+class JSONColumn(columns.FormattableColumn):  # type: ignore[type-arg,unused-ignore]
     """A value that prints as JSON text and stays nested in json/yaml."""
 
     def human_readable(self) -> str:

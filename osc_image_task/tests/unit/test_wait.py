@@ -84,7 +84,6 @@ class TestWaitForTask(base.TestCase):
             wait.WaitError, self.wait, *(['pending'] * 10), timeout=1
         )
         self.assertIn('still pending after 1 s', str(exc))
-        self.assertIn('glance-api log', str(exc))
 
     def test_pending_warning_once(self):
         self.wait(*(['pending'] * 60), 'success')
@@ -92,11 +91,14 @@ class TestWaitForTask(base.TestCase):
         self.assertEqual(1, len(warnings))
         self.assertIn('still pending after 6', warnings[0])
 
-    def test_disappeared(self):
+    def test_not_found(self):
         exc = self.assertRaises(
-            wait.WaitError, self.wait, sdk_exceptions.NotFoundException()
+            wait.WaitError,
+            self.wait,
+            sdk_exceptions.NotFoundException(http_status=404),
         )
-        self.assertIn('disappeared from Glance', str(exc))
+        self.assertIn('Glance answered HTTP 404', str(exc))
+        self.assertIn('while waiting for task ' + fakes.TASK_ID, str(exc))
 
     def test_glance_cannot_be_asked(self):
         # A failure that does not pass (passing ones: test_wait_faults).
