@@ -105,27 +105,18 @@ def describe(
         '%s %s' % (request.method, request.url) if request else url
     )
     if isinstance(exc, ksa_exceptions.SSLError):
-        message = _(
-            'TLS failed talking to %(service)s at %(url)s; check its '
-            'certificate and the CA bundle in use (--os-cacert)'
-        )
+        message = _('TLS failed with %(service)s at %(url)s (see --os-cacert)')
     elif isinstance(exc, ksa_exceptions.ConnectTimeout):
         message = _('%(service)s at %(url)s did not answer in time')
     elif isinstance(exc, ksa_exceptions.ConnectFailure):
-        message = _(
-            'Cannot connect to %(service)s at %(url)s; is it running and is '
-            'its endpoint right?'
-        )
+        message = _('Cannot connect to %(service)s at %(url)s; is it running?')
     elif isinstance(exc, _NOT_FOUND):
         message = _(
             'Cannot reach the image API at %(url)s: Glance does not answer '
             'there, or offers no API version this client knows'
         )
     elif status == 401:
-        message = _(
-            'Authentication failed (%(code)s): %(detail)s; check the '
-            'credentials of the cloud in use'
-        )
+        message = _('Authentication failed (%(code)s): %(detail)s')
     elif status == 403 and service == 'Glance' and scope:
         message = _(
             'Not allowed (%(code)s): %(detail)s. The token is %(scope)s-'
@@ -143,7 +134,7 @@ def describe(
     elif status is not None and status >= 500:
         message = _(
             '%(service)s failed (%(code)s) on %(request)s: %(detail)s; try '
-            'again later or ask the cloud operator to check its logs'
+            'again later, or see its logs'
         )
     elif status is not None:
         message = _('%(service)s answered %(code)s to %(request)s: %(detail)s')

@@ -152,10 +152,12 @@ def find_created(
     found: list[Any] = []
     try:
         ours = (task_type, image.get_project_id())
+        # Glance's times are ISO 8601 in UTC, which sort as text.
+        oldest = datetime.datetime.fromtimestamp(
+            since - LOST_ANSWER_WINDOW, datetime.timezone.utc
+        ).isoformat()[:19]
         for task in image.tasks(sort_key='created_at', sort_dir='desc'):
-            created = task.created_at.replace('Z', '+00:00')
-            moment = datetime.datetime.fromisoformat(created).timestamp()
-            if moment < since - LOST_ANSWER_WINDOW:
+            if task.created_at < oldest:
                 break
             if (task.type, task.owner_id) == ours:
                 task = image.get_task(task.id)  # the list leaves out input

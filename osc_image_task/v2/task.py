@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Iterable
+import contextlib
 import json
 import math
 import os
@@ -207,8 +208,7 @@ class CreateTask(command.ShowOne):
         return task_type, body
 
     def _connect(self) -> Any:
-        """Authenticate with the cloud of the command line, now that the
-        input is known to be good."""
+        """Authenticate with the command line's cloud (the input is good)."""
         app, auth_url = self.app, '-'
         try:
             cloud = app.cloud_config.get_one(
@@ -284,13 +284,10 @@ def _scope(conn: Any) -> str | None:
 
 
 def _seconds(text: str) -> float:
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = 0.0
-    if not 0 < seconds < math.inf:
-        raise argparse.ArgumentTypeError(
-            _('expected a number of seconds above 0, not "%(text)s"')
-            % {'text': text}
-        )
-    return seconds
+    with contextlib.suppress(ValueError):
+        if 0 < float(text) < math.inf:
+            return float(text)
+    raise argparse.ArgumentTypeError(
+        _('expected a number of seconds above 0, not "%(text)s"')
+        % {'text': text}
+    )

@@ -34,7 +34,7 @@ class TestDescribe(base.TestCase):
         for cls, words in (
             (ksa_exceptions.ConnectFailure, 'Cannot connect to Keystone at'),
             (ksa_exceptions.ConnectTimeout, 'did not answer in time'),
-            (ksa_exceptions.SSLError, 'TLS failed talking to Keystone'),
+            (ksa_exceptions.SSLError, 'TLS failed with Keystone'),
             (ksa_exceptions.EndpointNotFound, 'Cannot reach the image API at'),
         ):
             self.assertIn(words, self.describe(cls('their words'), 'Keystone'))

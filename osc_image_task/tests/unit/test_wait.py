@@ -105,7 +105,7 @@ class TestWaitForTask(base.TestCase):
         exc = self.assertRaises(
             wait.WaitError, self.wait, ksa_exceptions.SSLError()
         )
-        self.assertIn('TLS failed talking to Glance at http://x/', str(exc))
+        self.assertIn('TLS failed with Glance at http://x/', str(exc))
         self.assertIn('while waiting for task ' + fakes.TASK_ID, str(exc))
 
     def test_not_a_task(self):
