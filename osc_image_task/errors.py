@@ -5,9 +5,8 @@ apart by exception class and HTTP status, never by message."""
 
 from __future__ import annotations
 
-import html.parser
+import html
 import re
-from typing import Any
 
 from keystoneauth1 import exceptions as ksa_exceptions
 from openstack import exceptions as sdk_exceptions
@@ -37,29 +36,11 @@ def one_line(text: str) -> str:
     return re.sub(r'\s+', ' ', text).strip()
 
 
-class _Text(html.parser.HTMLParser):
-    """The text of an HTML page, without its title and heading."""
-
-    def __init__(self, page: str) -> None:
-        super().__init__()
-        self.parts: list[str] = []
-        self.skip = False
-        self.feed(page)
-
-    def handle_starttag(self, tag: str, attrs: object) -> None:
-        self.skip = tag in ('title', 'h1')
-        self.parts.append('\n' if tag == 'br' else '')
-
-    def handle_data(self, data: str) -> None:
-        self.parts.append('' if self.skip else data)
-        self.skip = False
-
-
 def status_of(exc: BaseException) -> int | None:
-    """The HTTP status of an error answer, if it is one."""
-    if isinstance(exc, sdk_exceptions.HttpException):
-        return exc.status_code
-    return getattr(exc, 'http_status', None)
+    """The HTTP status of an error answer (openstacksdk's, keystoneauth's)."""
+    return getattr(exc, 'status_code', None) or getattr(
+        exc, 'http_status', None
+    )
 
 
 def server_text(exc: BaseException) -> str:
@@ -69,7 +50,10 @@ def server_text(exc: BaseException) -> str:
     text = '' if response is None else response.text
     kind = '' if response is None else response.headers.get('content-type')
     if 'html' in (kind or ''):
-        text = ''.join(_Text(text).parts)
+        # Without the status title and heading, which say our HTTP code.
+        text = re.sub(r'(?is)<(title|h1)>.*?</\1>', '', text)
+        text = re.sub(r'<[^>]*>', '', re.sub(r'(?i)<br\b', '\n<', text))
+        text = html.unescape(text)
     elif 'json' in (kind or ''):
         try:  # Keystone's error body; openstacksdk reads Glance's
             error = response.json().get('error')  # type: ignore[union-attr]
@@ -97,13 +81,9 @@ def describe(
     is not a project's."""
     status = status_of(exc)
     request = getattr(getattr(exc, 'response', None), 'request', None)
-    values: dict[str, Any] = {'service': service, 'url': url}
-    values.update(
-        scope=scope, detail=server_text(exc), code='HTTP %s' % status
-    )
-    values['request'] = (
-        '%s %s' % (request.method, request.url) if request else url
-    )
+    line = '%s %s' % (request.method, request.url) if request else url
+    values = {'service': service, 'url': url, 'scope': scope, 'request': line}
+    values.update(detail=server_text(exc), code='HTTP %s' % status)
     if isinstance(exc, ksa_exceptions.SSLError):
         message = _('TLS failed with %(service)s at %(url)s (see --os-cacert)')
     elif isinstance(exc, ksa_exceptions.ConnectTimeout):

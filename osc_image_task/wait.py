@@ -89,6 +89,7 @@ def wait_for_task(
     start = clock()
     values: dict[str, Any] = {'id': task_id, 'timeout': timeout}
     values.update(grace=grace, status=status, elapsed=0.0)
+    values.update(follow=_FOLLOW % values, request='GET /v2/tasks/' + task_id)
     shown, next_line, warned = '', 0.0, False
     schedule, outage, backoff = poll_delays(), None, 0.5
     while True:
@@ -120,7 +121,7 @@ def wait_for_task(
             not isinstance(getattr(task, 'status', None), str)
             or not task.status
         ):
-            raise WaitError(_NOT_A_TASK % values)
+            raise WaitError(NOT_A_TASK % values)
         if outage is not None:
             values.update(outage=clock() - outage)
             _write(stream, _ANSWERED_AGAIN, values)
@@ -171,6 +172,7 @@ def find_created(
     return found[0]
 
 
+_FOLLOW = 'openstack image task show %(id)s'
 _PROGRESS = _('Task %(id)s: %(status)s after %(elapsed).1f s')
 _PENDING_WARNING = _(
     'Warning: task %(id)s is still pending after %(elapsed)d s: Glance may '
@@ -193,17 +195,14 @@ _GAVE_UP = _(
     'Glance has not answered for %(outage)d s (%(error)s); task %(id)s was '
     '%(status)s. Follow it with: openstack image task show %(id)s'
 )
-_FAILED = _(
-    '%(error)s (while waiting for task %(id)s; follow it with: openstack '
-    'image task show %(id)s)'
-)
+_FAILED = _('%(error)s (while waiting for task %(id)s; see %(follow)s)')
 _NOT_RENEWED = _(
-    'The token cannot be renewed (%(error)s): authenticate again and follow '
-    'task %(id)s with openstack image task show %(id)s'
+    'The token cannot be renewed (%(error)s): authenticate again; see '
+    '%(follow)s'
 )
-_NOT_A_TASK = _(
-    'Glance answered GET /v2/tasks/%(id)s with something that is not a '
-    'task; follow it with: openstack image task show %(id)s'
+NOT_A_TASK = _(
+    'Glance answered %(request)s with something that is not a task; see '
+    '%(follow)s'
 )
 _LOST_FOUND = _(
     'Warning: the answer was lost, but Glance created task %(ids)s'

@@ -149,7 +149,13 @@ class CreateTask(command.ShowOne):
                 image, task_type, body, sent_at, self.app.stderr
             )
         if not getattr(task, 'id', None):
-            raise exceptions.CommandError(_NOT_A_TASK)
+            raise exceptions.CommandError(
+                wait.NOT_A_TASK
+                % {
+                    'request': 'POST /v2/tasks',
+                    'follow': 'openstack image task list',
+                }
+            )
         if parsed_args.wait:
             task = self._wait(image, task, parsed_args, url)
         info = sorted(format_task(task, nested).items())
@@ -263,12 +269,6 @@ class CreateTask(command.ShowOne):
         if self._failure:
             raise exceptions.CommandError(self._failure)
         return result
-
-
-_NOT_A_TASK = _(
-    'Glance answered POST /v2/tasks with something that is not a task; '
-    'check with openstack image task list'
-)
 
 
 def _json_text(value: Any) -> str:
