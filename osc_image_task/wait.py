@@ -56,8 +56,7 @@ def poll_delays() -> Iterator[float]:
 
 @contextlib.contextmanager
 def sigterm_ends_wait() -> Iterator[None]:
-    """Inside the block, SIGTERM raises :class:`Terminated` (only the main
-    thread may handle signals)."""
+    """Inside the block, SIGTERM (in the main thread) raises Terminated."""
 
     def terminate(signum: int, frame: Any) -> None:
         raise Terminated(128 + signum)
