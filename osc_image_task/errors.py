@@ -1,25 +1,13 @@
-# Licensed under the Apache License, Version 2.0 (the "License"); you may
-# not use this file except in compliance with the License. You may obtain
-# a copy of the License at
-#
-#      http://www.apache.org/licenses/LICENSE-2.0
-#
-# Unless required by applicable law or agreed to in writing, software
-# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
-# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
-# License for the specific language governing permissions and limitations
-# under the License.
+# SPDX-License-Identifier: Apache-2.0
 
-"""One-line messages for the errors that talking to a cloud can raise.
-
-Failures are told apart by exception class and HTTP status, never by
-message; the server's own words are shown as plain text.
-"""
+"""One-line messages for the errors that talking to a cloud raises, told
+apart by exception class and HTTP status, never by message."""
 
 from __future__ import annotations
 
 import html.parser
 import re
+from typing import Any
 
 from keystoneauth1 import exceptions as ksa_exceptions
 from openstack import exceptions as sdk_exceptions
@@ -52,8 +40,11 @@ def one_line(text: str) -> str:
 class _Text(html.parser.HTMLParser):
     """The text of an HTML page, without its title and heading."""
 
-    parts: list[str]
-    skip = False
+    def __init__(self, page: str) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+        self.skip = False
+        self.feed(page)
 
     def handle_starttag(self, tag: str, attrs: object) -> None:
         self.skip = tag in ('title', 'h1')
@@ -68,43 +59,26 @@ def status_of(exc: BaseException) -> int | None:
     """The HTTP status of an error answer, if it is one."""
     if isinstance(exc, sdk_exceptions.HttpException):
         return exc.status_code
-    if isinstance(exc, ksa_exceptions.HttpError):
-        return exc.http_status
-    return None
+    return getattr(exc, 'http_status', None)
 
 
 def server_text(exc: BaseException) -> str:
-    """The server's own words in an error answer, as one line of text:
-    the first paragraph (Glance follows a schema mismatch with the
-    schema), without markup."""
+    """The server's words in an error answer as one line: the first
+    paragraph (Glance follows a schema mismatch with the schema)."""
     response = getattr(exc, 'response', None)
-    if response is not None and 'html' in response.headers.get(
-        'content-type', ''
-    ):
-        parser = _Text()
-        parser.parts = []
-        parser.feed(response.text)
-        text = ''.join(parser.parts)
-    elif 'json' in getattr(response, 'headers', {}).get('content-type', ''):
-        # Keystone's error body, the one JSON answer met here.
-        error = _json_object(response).get('error')
-        text = str(error.get('message', '')) if isinstance(error, dict) else ''
-        text = text or str(getattr(exc, 'details', None) or response.text)
-    else:
-        text = str(getattr(exc, 'details', None) or '')
-        if not text and response is not None:
-            text = response.text
+    text = '' if response is None else response.text
+    kind = '' if response is None else response.headers.get('content-type')
+    if 'html' in (kind or ''):
+        text = ''.join(_Text(text).parts)
+    elif 'json' in (kind or ''):
+        try:  # Keystone's error body; openstacksdk reads Glance's
+            error = response.json().get('error')  # type: ignore[union-attr]
+            text = error['message']
+        except (AttributeError, KeyError, TypeError, ValueError):
+            text = str(getattr(exc, 'details', None) or text)
     first = next((p for p in re.split(r'\n\s*\n', text) if p.strip()), '')
     # The sentence that follows is ours, so the server's full stop goes.
     return one_line(first).rstrip('.') or '-'
-
-
-def _json_object(response: requests.Response) -> dict[str, object]:
-    try:
-        document = response.json()
-    except ValueError:
-        return {}
-    return document if isinstance(document, dict) else {}
 
 
 def is_passing(exc: BaseException) -> bool:
@@ -115,20 +89,21 @@ def is_passing(exc: BaseException) -> bool:
     )
 
 
-def describe(exc: BaseException, service: str, url: str) -> str:
+def describe(
+    exc: BaseException, service: str, url: str, scope: str | None = None
+) -> str:
     """One line that says what went wrong with ``service`` ("Keystone" or
-    "Glance"), at ``url``, and what to do about it."""
+    "Glance") at ``url`` and what to do; ``scope`` is the token's, if it
+    is not a project's."""
     status = status_of(exc)
-    response = getattr(exc, 'response', None)
-    request = getattr(response, 'request', None)
-    values = {
-        'service': service,
-        'url': url,
-        'code': 'HTTP %s' % status,
-        'request': '%s %s' % (request.method, request.url) if request else url,
-        'detail': server_text(exc),
-        'error': one_line(str(exc)).rstrip('.') or type(exc).__name__,
-    }
+    request = getattr(getattr(exc, 'response', None), 'request', None)
+    values: dict[str, Any] = {'service': service, 'url': url}
+    values.update(
+        scope=scope, detail=server_text(exc), code='HTTP %s' % status
+    )
+    values['request'] = (
+        '%s %s' % (request.method, request.url) if request else url
+    )
     if isinstance(exc, ksa_exceptions.SSLError):
         message = _(
             'TLS failed talking to %(service)s at %(url)s; check its '
@@ -144,13 +119,18 @@ def describe(exc: BaseException, service: str, url: str) -> str:
     elif isinstance(exc, _NOT_FOUND):
         message = _(
             'Cannot reach the image API at %(url)s: Glance does not answer '
-            'there, or offers no API version this client knows; is it '
-            'running, and is its endpoint right?'
+            'there, or offers no API version this client knows'
         )
     elif status == 401:
         message = _(
             'Authentication failed (%(code)s): %(detail)s; check the '
             'credentials of the cloud in use'
+        )
+    elif status == 403 and service == 'Glance' and scope:
+        message = _(
+            'Not allowed (%(code)s): %(detail)s. The token is %(scope)s-'
+            'scoped, and the tasks API takes only a project-scoped token: '
+            'authenticate with a project (--os-project-name)'
         )
     elif status == 403 and service == 'Glance':
         message = _(
@@ -168,5 +148,5 @@ def describe(exc: BaseException, service: str, url: str) -> str:
     elif status is not None:
         message = _('%(service)s answered %(code)s to %(request)s: %(detail)s')
     else:
-        message = '%(error)s'
+        return one_line(str(exc)).rstrip('.') or type(exc).__name__
     return message % values

@@ -1,34 +1,21 @@
-# Licensed under the Apache License, Version 2.0 (the "License"); you may
-# not use this file except in compliance with the License. You may obtain
-# a copy of the License at
-#
-#      http://www.apache.org/licenses/LICENSE-2.0
-#
-# Unless required by applicable law or agreed to in writing, software
-# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
-# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
-# License for the specific language governing permissions and limitations
-# under the License.
+# SPDX-License-Identifier: Apache-2.0
 
-"""Reading, parsing and checking the ``--input`` of ``image task create``.
-
-Glance wants a JSON object. The single-quoted, Python-literal style that
-the Glance documentation shows is accepted too: its tokens are turned into
-JSON ones, never by swapping quote characters (which would corrupt an
-apostrophe inside a value). Every message is ours.
-"""
+"""Reading, parsing and checking the ``--input`` of ``image task create``:
+a JSON object, or the single-quoted style of the Glance docs, whose tokens
+are turned into JSON ones (never by swapping quote characters)."""
 
 from __future__ import annotations
 
 import argparse
 import ast
 import bisect
+import contextlib
 import io
+import itertools
 import json
 import re
 import tokenize
 from typing import Any
-from typing import BinaryIO
 
 from osc_image_task.i18n import _
 
@@ -36,9 +23,7 @@ from osc_image_task.i18n import _
 MAX_INPUT_BYTES = 1024 * 1024
 #: The keys an import task needs: Glance fails a task without them later.
 IMPORT_KEYS = ('import_from', 'import_from_format', 'image_properties')
-#: Glance's internal task types, refused: a task made by hand skips the
-#: checks and locks of the API that Glance makes it for (the contributor
-#: guide says more).
+#: Glance's internal task types, refused, and the API that makes each.
 INTERNAL_TYPES = {
     'api_image_import': 'POST /v2/images/ID/import',
     'location_import': 'POST /v2/images/ID/locations',
@@ -54,31 +39,27 @@ class TaskInputError(ValueError):
     """The task input is unusable; the message is one line for the user."""
 
 
-def read_task_input(value: str, stdin: BinaryIO) -> str:
-    """The text that ``--input`` names: ``-`` reads standard input,
-    ``@PATH`` a file; anything else is the input itself."""
-    if value == '-':
-        data = stdin.read(MAX_INPUT_BYTES + 1)
-    elif value.startswith('@') and value != '@':
-        try:
-            with open(value[1:], 'rb') as stream:
-                data = stream.read(MAX_INPUT_BYTES + 1)
-        except OSError as exc:
-            raise TaskInputError(
-                _('cannot read --input %(source)s: %(reason)s')
-                % {'source': value, 'reason': exc.strerror or exc}
-            ) from None
-    elif value == '@':
+def read_task_input(value: str, stdin: Any) -> str:
+    """The text that ``--input`` names: ``-`` is stdin, ``@PATH`` a file."""
+    if value == '@':
         raise TaskInputError(_('--input @ needs a file name: @PATH'))
-    else:
+    if value != '-' and not value.startswith('@'):
         return value
-    if len(data) > MAX_INPUT_BYTES or b'\x00' in data:
-        raise TaskInputError(
-            _('--input %(source)s is binary data or larger than 1 MiB')
-            % {'source': value}
-        )
     try:
-        return data.decode('utf-8')
+        source = contextlib.nullcontext(stdin) if value == '-' else None
+        with source or open(value[1:], 'rb') as stream:
+            data = getattr(stream, 'buffer', stream).read(MAX_INPUT_BYTES + 1)
+        if len(data) > MAX_INPUT_BYTES or b'\x00' in data:
+            raise TaskInputError(
+                _('--input %(source)s is binary data or larger than 1 MiB')
+                % {'source': value}
+            )
+        return str(data.decode('utf-8'))
+    except OSError as exc:
+        raise TaskInputError(
+            _('cannot read --input %(source)s: %(reason)s')
+            % {'source': value, 'reason': exc.strerror or exc}
+        ) from None
     except UnicodeDecodeError as exc:
         raise TaskInputError(
             _('--input %(source)s is not UTF-8 text (byte %(pos)d)')
@@ -87,8 +68,7 @@ def read_task_input(value: str, stdin: BinaryIO) -> str:
 
 
 def parse_task_input(text: str) -> dict[str, Any]:
-    """Turn ``--input`` text into the JSON object to send to Glance:
-    strict JSON first, then the single-quoted style."""
+    """The JSON object to send to Glance, from ``--input``'s text."""
     text = text.removeprefix('\ufeff')
     if len(text.encode('utf-8', 'surrogatepass')) > MAX_INPUT_BYTES:
         raise TaskInputError(_('--input is larger than 1 MiB'))
@@ -160,20 +140,13 @@ def _unreadable(line: int, col: int) -> TaskInputError:
 
 
 def _parse_literal(text: str) -> Any:
-    """Parse the single-quoted style as JSON made of its tokens.
-
-    Single-quoted strings become JSON strings and True/False/None JSON
-    words; other tokens stay as they are for the JSON parser to judge (so
-    a Python-only number such as 0x10 is refused, never changed).
-    """
-    lines = [0]
-    for line in io.StringIO(text):
-        lines.append(lines[-1] + len(line))
-    pieces: list[str] = []
-    starts: list[tuple[int, int]] = []
-    offsets: list[int] = []
-    end = length = 0
-    comma = -1  # the piece of a comma that may end a list or an object
+    """Parse the single-quoted style as JSON made of its tokens: strings
+    and True/False/None become JSON's, the rest is left to the JSON parser
+    (so that 0x10 is refused, never changed)."""
+    lines = list(itertools.accumulate(map(len, io.StringIO(text)), initial=0))
+    chunks: list[str] = []  # the gap before each token, then the token
+    where: list[tuple[int, int]] = []
+    end, last, comma = 0, '', -1  # comma: one that may end a list, if any
     try:
         for token in tokenize.generate_tokens(io.StringIO(text).readline):
             begin = lines[token.start[0] - 1] + token.start[1]
@@ -183,47 +156,44 @@ def _parse_literal(text: str) -> Any:
             elif token.type == tokenize.COMMENT:
                 piece = ''
             elif piece in (']', '}') and comma >= 0:
-                pieces[comma] = pieces[comma][:-1]  # Python allows [1, 2,]
-                length -= 1
+                chunks[comma] = ''  # Python allows [1, 2,]
             if piece.strip():
-                after_value = not pieces or pieces[-1].strip() not in '[{,:'
-                comma = len(pieces) if piece == ',' and after_value else -1
-            pieces.append(text[end:begin] + piece)
-            offsets.append(length + len(pieces[-1]) - len(piece))
-            starts.append(token.start)
-            length += len(pieces[-1])
+                after = last not in ('', '[', '{', ',', ':')
+                comma = len(chunks) + 1 if piece == ',' and after else -1
+                last = piece
+            chunks += [text[end:begin], piece]
+            where += [token.start, token.start]
             end = max(end, lines[token.end[0] - 1] + token.end[1])
     except SyntaxError as exc:  # Python 3.12 and newer
         raise _unreadable(exc.lineno or 1, exc.offset or 1) from None
     except tokenize.TokenError:  # the JSON parser says where, next
         end += len(text[end:]) - len(text[end:].lstrip())
         row = bisect.bisect_right(lines[:-1], end)
-        starts.append((row, end - lines[row - 1]))
-        offsets.append(length)
-        pieces.append(text[end:])
+        chunks.append(text[end:])
+        where.append((row, end - lines[row - 1]))
+    offsets = list(itertools.accumulate(map(len, chunks), initial=0))
     try:
-        return _parse_json(''.join(pieces))
+        return _parse_json(''.join(chunks))
     except json.JSONDecodeError as exc:
-        where = starts[max(0, bisect.bisect_right(offsets, exc.pos) - 1)]
-        raise _unreadable(where[0], where[1] + 1) from None
+        row, col = where[
+            min(bisect.bisect_right(offsets, exc.pos), len(where)) - 1
+        ]
+        raise _unreadable(row, col + 1) from None
 
 
 def _json_string(token: tokenize.TokenInfo) -> str:
-    """A Python string token as a JSON string; one with a prefix that
-    Python alone has is left to the JSON parser, to refuse."""
+    """A Python string token as a JSON string (b'', f'' left to refuse)."""
     text = token.string
     prefix = text[: len(text) - len(text.lstrip('bBfFrRuUtT'))].lower()
     if prefix not in ('', 'u', 'r') or _is_json(text):
         return text
-    # Python keeps an unknown escape such as \q, with a warning; JSON
-    # refuses it, and so does this.
+    # Python keeps an unknown escape such as \q with a warning; JSON refuses.
     for match in re.finditer(r'\\(.)', text if prefix != 'r' else ''):
         if match.group(1) not in _ESCAPES:
             raise TaskInputError(
                 _(
-                    '--input has the invalid escape %(escape)s in the '
-                    'string at line %(line)d, column %(col)d (write \\\\ '
-                    'for a backslash)'
+                    '--input has the invalid escape %(escape)s at line '
+                    '%(line)d, column %(col)d (write \\\\ for a backslash)'
                 )
                 % {
                     'escape': match.group(0),
@@ -245,8 +215,7 @@ def _is_json(text: str) -> bool:
 
 
 def check_task(task_type: str, body: dict[str, Any]) -> None:
-    """Check what Glance would only find wrong after accepting the task;
-    types it does not know are left to it (its answer names its types)."""
+    """Check what Glance would only find wrong after accepting the task."""
     if task_type in INTERNAL_TYPES:
         raise TaskInputError(
             _(
@@ -262,9 +231,7 @@ def check_task(task_type: str, body: dict[str, Any]) -> None:
         raise TaskInputError(
             _(
                 'an import task needs import_from, import_from_format and '
-                'image_properties in its input (or the options '
-                '--import-from, --import-from-format and --disk-format, '
-                '--container-format, --name); missing: %(missing)s'
+                'image_properties (or import options); missing: %(missing)s'
             )
             % {'missing': ', '.join(missing)}
         )
@@ -281,8 +248,7 @@ def check_task(task_type: str, body: dict[str, Any]) -> None:
 
 
 def image_property(text: str) -> tuple[str, str]:
-    """Split one ``--image-property`` at its first "=", the key stripped
-    of white space and not empty."""
+    """Split ``--image-property`` at its first "=", the key stripped."""
     key, sep, value = text.partition('=')
     if not sep or not key.strip():
         raise argparse.ArgumentTypeError(
@@ -295,9 +261,8 @@ def image_property(text: str) -> tuple[str, str]:
 def merge_import_options(
     base: dict[str, Any], task: dict[str, str], image: dict[str, str]
 ) -> dict[str, Any]:
-    """Lay import options over an input, keeping the keys they don't set:
-    ``task`` options at the top, ``image`` options in image_properties
-    (if it is an object: :func:`check_task` refuses anything else)."""
+    """Lay import options over an input (``image`` ones in its
+    image_properties, if that is an object: check_task refuses others)."""
     merged = {**base, **task}
     properties = merged.get('image_properties', {})
     if image and isinstance(properties, dict):

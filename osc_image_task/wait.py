@@ -1,14 +1,4 @@
-# Licensed under the Apache License, Version 2.0 (the "License"); you may
-# not use this file except in compliance with the License. You may obtain
-# a copy of the License at
-#
-#      http://www.apache.org/licenses/LICENSE-2.0
-#
-# Unless required by applicable law or agreed to in writing, software
-# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
-# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
-# License for the specific language governing permissions and limitations
-# under the License.
+# SPDX-License-Identifier: Apache-2.0
 
 """Following a Glance task until it ends (``--wait``)."""
 
@@ -35,11 +25,10 @@ from osc_image_task.i18n import _
 FINAL_STATUSES = frozenset({'success', 'failure'})
 #: How long ``--wait`` waits by default, in seconds.
 DEFAULT_TIMEOUT = 3600.0
-#: How long Glance may fail to answer, in a row, before ``--wait`` gives
-#: up: room for a control node's reboot, not for a Glance gone for good.
+#: How long Glance may fail to answer in a row: a reboot, not a Glance gone.
 DEFAULT_GRACE = 600.0
-#: A task still ``pending`` this long gets a warning (Glance starts a task
-#: within 0.3 s on the local cloud, when a thread is free).
+#: A task still ``pending`` this long gets a warning (Glance starts tasks
+#: within 0.3 s on the local cloud).
 PENDING_WARNING_AFTER = 60.0
 #: A lost answer's task is looked for from this long before the POST on.
 LOST_ANSWER_WINDOW = 120.0
@@ -94,14 +83,13 @@ def wait_for_task(
     grace: float = DEFAULT_GRACE,
     status: str = 'pending',
 ) -> Any:
-    """Poll a task until its status is final and return it; progress and
-    warnings go to ``stream``. Passing failures (:func:`errors.is_passing`)
-    are polled through, with backoff, for ``grace`` seconds in a row; the
-    rest, and the timeout, raise :class:`WaitError`."""
+    """Poll a task until its status is final and return it, through
+    ``grace`` seconds in a row of passing failures; progress and warnings
+    go to ``stream``, the rest raises :class:`WaitError`."""
     clock, sleep = clock or time.monotonic, sleep or time.sleep
     start = clock()
-    values = {'id': task_id, 'timeout': timeout, 'grace': grace}
-    values.update(status=status, elapsed=0.0)
+    values: dict[str, Any] = {'id': task_id, 'timeout': timeout}
+    values.update(grace=grace, status=status, elapsed=0.0)
     shown, next_line, warned = '', 0.0, False
     schedule, outage, backoff = poll_delays(), None, 0.5
     while True:
@@ -127,11 +115,7 @@ def wait_for_task(
             outage = None
         values.update(status=task.status, elapsed=clock() - start)
         if task.status != shown or values['elapsed'] >= next_line:
-            _write(
-                stream,
-                _('Task %(id)s: %(status)s after %(elapsed).1f s'),
-                values,
-            )
+            _write(stream, _PROGRESS, values)
             shown, next_line = task.status, values['elapsed'] + 30
         pending = task.status == 'pending'
         if task.status in FINAL_STATUSES:
@@ -140,11 +124,8 @@ def wait_for_task(
             raise WaitError(
                 (_NOT_STARTED if pending else _STILL_RUNNING) % values
             )
-        if (
-            pending
-            and not warned
-            and values['elapsed'] >= PENDING_WARNING_AFTER
-        ):
+        late = values['elapsed'] >= PENDING_WARNING_AFTER
+        if pending and late and not warned:
             _write(stream, _PENDING_WARNING, values)
             warned = True
 
@@ -180,8 +161,8 @@ def _fetch(
 def find_created(
     image: Any, task_type: str, task_input: Any, since: float, stream: TextIO
 ) -> Any:
-    """The one task of this project, type and input created since a POST
-    sent at ``since`` (time.time()) whose answer was lost."""
+    """The task of this project, type and input created around ``since``
+    (time.time()) by a POST whose answer was lost."""
     found: list[Any] = []
     try:
         ours = (task_type, image.get_project_id())
@@ -202,23 +183,22 @@ def find_created(
     return found[0]
 
 
+_PROGRESS = _('Task %(id)s: %(status)s after %(elapsed).1f s')
 _PENDING_WARNING = _(
     'Warning: task %(id)s is still pending after %(elapsed)d s: Glance may '
-    'have lost it or its task threads are all busy. Waiting goes on; check '
-    'with openstack image task show %(id)s and the glance-api log'
+    'have lost it or its task threads are all busy (see the glance-api log)'
 )
 _NOT_STARTED = _(
     'Task %(id)s is still pending after %(timeout)g s: Glance may have lost '
-    'it or its task threads are all busy. Check with openstack image task '
-    'show %(id)s and the glance-api log'
+    'it (see the glance-api log and openstack image task show %(id)s)'
 )
 _STILL_RUNNING = _(
     'Task %(id)s is still %(status)s after %(timeout)g s; it goes on in '
     'Glance. Follow it with: openstack image task show %(id)s'
 )
 _OUTAGE = _(
-    'Warning: polling task %(id)s goes on, less often, for up to %(grace)d '
-    's (--wait-grace-period), as Glance did not answer: %(error)s'
+    'Warning: Glance did not answer (%(error)s); polling task %(id)s goes '
+    'on, less often, for up to %(grace)d s (--wait-grace-period)'
 )
 _ANSWERED_AGAIN = _(
     'Glance answered again after %(outage)d s. A task that a restarted '
@@ -226,9 +206,8 @@ _ANSWERED_AGAIN = _(
     'openstack image task show %(id)s and the glance-api log'
 )
 _GAVE_UP = _(
-    'Stopped waiting for task %(id)s, %(status)s when last seen (follow it '
-    'with: openstack image task show %(id)s): Glance has not answered for '
-    '%(outage)d s. The last failure: %(error)s'
+    'Glance has not answered for %(outage)d s (%(error)s); task %(id)s was '
+    '%(status)s. Follow it with: openstack image task show %(id)s'
 )
 _DISAPPEARED = _('Task %(id)s disappeared from Glance while waiting for it')
 _FAILED = _(
@@ -236,25 +215,22 @@ _FAILED = _(
     'image task show %(id)s)'
 )
 _NOT_RENEWED = _(
-    'Keystone did not renew the token, which cannot be renewed if given as '
-    'such; authenticate again and follow task %(id)s with: openstack image '
-    'task show %(id)s'
+    'The token cannot be renewed (%(error)s): authenticate again and follow '
+    'task %(id)s with openstack image task show %(id)s'
 )
 _NOT_A_TASK = _(
     'Glance answered GET /v2/tasks/%(id)s with something that is not a '
     'task; follow it with: openstack image task show %(id)s'
 )
 _LOST_FOUND = _(
-    'Warning: the answer to POST /v2/tasks was lost, but Glance created '
-    'task %(ids)s with this input'
+    'Warning: the answer was lost, but Glance created task %(ids)s'
 )
 _LOST_NONE = _(
-    'The answer to POST /v2/tasks was lost, and Glance has no new task with '
-    'this input: no task was created, and trying again is safe'
+    'The answer to POST /v2/tasks was lost, and Glance has no task with this '
+    'input: no task was created, and trying again is safe'
 )
 _LOST_SEVERAL = _(
-    'The answer to POST /v2/tasks was lost; tasks %(ids)s have this input: '
-    'check them with openstack image task show'
+    'The answer to POST /v2/tasks was lost; tasks %(ids)s have this input'
 )
 _LOST_UNKNOWN = _(
     'The connection to Glance failed while creating the task, which may or '

@@ -310,7 +310,10 @@ def main(argv: list[str] | None = None) -> int:
                     report[release] += ': ' + functional(release, venv)
             except StackError as exc:
                 print('%s: %s' % (release, exc), file=sys.stderr)
-                report[release] = 'FAILED: %s' % str(exc).splitlines()[0]
+                report[release] = '%s FAILED: %s' % (
+                    report.get(release, ''),
+                    str(exc).splitlines()[0],
+                )
                 failed.append(release)
     for release in releases:
         print('%-8s %s' % (release, report[release]), file=sys.stderr)

@@ -1,14 +1,4 @@
-# Licensed under the Apache License, Version 2.0 (the "License"); you may
-# not use this file except in compliance with the License. You may obtain
-# a copy of the License at
-#
-#      http://www.apache.org/licenses/LICENSE-2.0
-#
-# Unless required by applicable law or agreed to in writing, software
-# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
-# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
-# License for the specific language governing permissions and limitations
-# under the License.
+# SPDX-License-Identifier: Apache-2.0
 
 """``openstack image task create``: start a Glance v2 task."""
 
@@ -23,7 +13,6 @@ import sys
 import time
 from typing import Any
 
-from keystoneauth1 import identity
 from openstack import connection
 from openstack import exceptions as sdk_exceptions
 from openstack.image.v2 import task as sdk_task
@@ -47,8 +36,7 @@ _HIDDEN_FIELDS = frozenset({'location', 'name', 'schema', 'links', 'tags'})
 # Formatters that print str() of machine_readable(): for a dict that would
 # be Python's repr, so they get JSON text instead of nested data.
 _TEXT_FORMATTERS = frozenset({'value', 'shell', 'csv'})
-# The import options, as the keys they set at the top of the input and in
-# its image_properties.
+# The import options: keys at the top of the input, and in image_properties.
 _TASK_OPTIONS = ('import_from', 'import_from_format')
 _IMAGE_OPTIONS = ('disk_format', 'container_format', 'name')
 
@@ -57,109 +45,63 @@ class JSONColumn(compat.FormattableColumn):
     """A value that prints as JSON text and stays nested in json/yaml."""
 
     def human_readable(self) -> str:
-        return json.dumps(self._value, ensure_ascii=False)
+        return _json_text(self._value)
 
     def machine_readable(self) -> Any:
         return self._value
 
 
-class JSONTextColumn(JSONColumn):
-    """A value that prints as JSON text in every formatter."""
-
-    def machine_readable(self) -> Any:
-        return self.human_readable()
-
-
 def format_task(task: Any, nested: bool = True) -> dict[str, Any]:
     """Flatten an SDK task into the columns shown to the user; with
     ``nested`` false, ``input`` and ``result`` are JSON text."""
-    column = JSONColumn if nested else JSONTextColumn
+    column = JSONColumn if nested else _json_text
     info = {field: task.get(field) for field in TASK_FIELDS}
     info['input'] = column(info['input'])
     info['result'] = column(info['result'])
-    info['properties'] = format_columns.DictColumn(
-        {
-            key: task.get(key)
-            for key in task
-            if key not in TASK_FIELDS and key not in _HIDDEN_FIELDS
-        }
-    )
+    hidden = TASK_FIELDS | _HIDDEN_FIELDS
+    others = {key: task.get(key) for key in task if key not in hidden}
+    info['properties'] = format_columns.DictColumn(others)
     return info
 
 
 class CreateTask(command.ShowOne):
     _description = _('Create a task (Glance tasks API; admin-only by default)')
 
-    # OpenStackClient authenticates before a command parses its options.
-    # This command checks its options and input first, then connects,
-    # so that bad input sends no request at all (see the contributor
-    # guide).
+    # OpenStackClient authenticates before a command parses its options;
+    # this one checks its input first, then connects, so that bad input
+    # sends no request at all (see the contributor guide).
     auth_required = False
     # Set by --wait when the task failed: reported after the task is shown.
     _failure: str | None = None
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser: argparse.ArgumentParser = super().get_parser(prog_name)
-        parser.add_argument(
-            '--type',
-            metavar='<type>',
-            help=_(
-                'Type of the task, such as "import" (required without '
-                'import options). Glance\'s internal types api_image_import '
-                'and location_import are refused'
-            ),
-        )
-        parser.add_argument(
-            '--input',
-            metavar='<input>',
-            help=_(
-                'Task input: a JSON object (or the single-quoted style of '
-                'the Glance docs), inline, from a file with @PATH or from '
-                'standard input with "-"; at most 1 MiB (required without '
-                'import options)'
-            ),
-        )
-        parser.add_argument(
-            '--dry-run',
-            action='store_true',
-            help=_(
-                'Check everything and show the type and input of the task, '
-                'without credentials and without sending anything'
-            ),
-        )
         waiting = parser.add_argument_group(_('waiting'))
-        waiting.add_argument(
-            '--wait',
-            action='store_true',
-            help=_(
-                'Follow the task until it ends, with progress on standard '
-                'error; exit non-zero if it fails'
-            ),
-        )
-        waiting.add_argument(
-            '--wait-timeout',
-            metavar='<seconds>',
-            type=_positive_seconds,
-            help=_('With --wait, give up after this many seconds (3600)'),
-        )
-        waiting.add_argument(
-            '--wait-grace-period',
-            metavar='<seconds>',
-            type=_positive_seconds,
-            help=_('With --wait, give up when Glance fails this long (600)'),
-        )
         imports = parser.add_argument_group(
-            _('import options'),
-            _('Set keys of the input of an import task, over --input.'),
+            _('import options'), _('Set keys of the input, over --input.')
         )
-        for option, metavar, help_text in (
-            ('--import-from', '<url>', _('URL of the image data to import')),
-            ('--import-from-format', '<format>', _('Format of that data')),
-            ('--disk-format', '<format>', _('Disk format of the new image')),
-            ('--container-format', '<format>', _('Its container format')),
-            ('--name', '<name>', _('Name of the new image')),
+        for group, option, metavar, help_text in (
+            (parser, '--type', '<type>', _('Task type, such as import')),
+            (parser, '--input', '<input>', _('JSON object, @PATH or "-"')),
+            (imports, '--import-from', '<url>', _('URL of the image data')),
+            (imports, '--import-from-format', '<format>', _('Its format')),
+            (imports, '--disk-format', '<format>', _('The image\'s format')),
+            (imports, '--container-format', '<format>', _('And container')),
+            (imports, '--name', '<name>', _('Name of the new image')),
         ):
-            imports.add_argument(option, metavar=metavar, help=help_text)
+            group.add_argument(option, metavar=metavar, help=help_text)
+        for option, help_text in (
+            ('--wait-timeout', _('With --wait, give up after this (3600)')),
+            ('--wait-grace-period', _('Or when Glance fails this long (600)')),
+        ):
+            waiting.add_argument(
+                option, metavar='<seconds>', type=_seconds, help=help_text
+            )
+        for group, option, help_text in (
+            (parser, '--dry-run', _('Check everything; send nothing')),
+            (waiting, '--wait', _('Follow the task to its end, on stderr')),
+        ):
+            group.add_argument(option, action='store_true', help=help_text)
         imports.add_argument(
             '--image-property',
             metavar='<key=value>',
@@ -176,12 +118,11 @@ class CreateTask(command.ShowOne):
         task_type, body = self._task_request(parsed_args)
         nested = parsed_args.formatter not in _TEXT_FORMATTERS
         if parsed_args.dry_run:
-            column = JSONColumn if nested else JSONTextColumn
+            column = JSONColumn if nested else _json_text
             return ('type', 'input'), (task_type, column(body))
         conn = self._connect()
         url = conn.endpoint_for('image') or '-'
-        image = conn.image
-        sent_at = time.time()
+        image, sent_at, task = conn.image, time.time(), None
         try:
             # The one request not to resend: a POST that reached Glance
             # before its connection failed, or before a proxy's 503, may
@@ -193,28 +134,21 @@ class CreateTask(command.ShowOne):
                 status_code_retries=0,
             )
             sdk_exceptions.raise_from_response(response)
+            data = dict(response.json())
+            data.pop('self', None)  # the link, named as the resource's self
+            task = sdk_task.Task.existing(**data)  # type: ignore[no-untyped-call,unused-ignore]
+        except (TypeError, ValueError):  # JSON but not an object, or none
+            pass
         except errors.HANDLED as exc:
             if not errors.is_passing(exc) or errors.status_of(exc):
-                raise exceptions.CommandError(
-                    _refusal(exc, conn, url)
-                ) from exc
+                scope = _scope(conn) if errors.status_of(exc) == 403 else None
+                message = errors.describe(exc, 'Glance', url, scope)
+                raise exceptions.CommandError(message) from exc
             task = wait.find_created(
                 image, task_type, body, sent_at, self.app.stderr
             )
-        else:
-            try:
-                data = dict(response.json())
-                data.pop('self', None)  # the link, as the resource's self
-                task = sdk_task.Task.existing(**data)  # type: ignore[no-untyped-call,unused-ignore]
-            except (TypeError, ValueError):  # JSON but not an object, or none
-                task = None
         if not getattr(task, 'id', None):
-            raise exceptions.CommandError(
-                _(
-                    'Glance answered POST /v2/tasks with something that is '
-                    'not a task; check with openstack image task list'
-                )
-            )
+            raise exceptions.CommandError(_NOT_A_TASK)
         if parsed_args.wait:
             task = self._wait(image, task, parsed_args, url)
         info = sorted(format_task(task, nested).items())
@@ -240,10 +174,9 @@ class CreateTask(command.ShowOne):
             image_options[key] = value
         importing = bool(task_options or image_options)
         task_type = 'import' if importing else parsed_args.type
-        if parsed_args.wait_timeout and not parsed_args.wait:
-            problem = _('--wait-timeout needs --wait')
-        elif parsed_args.wait_grace_period and not parsed_args.wait:
-            problem = _('--wait-grace-period needs --wait')
+        waits = parsed_args.wait_timeout or parsed_args.wait_grace_period
+        if waits and not parsed_args.wait:
+            problem = _('--wait-timeout and --wait-grace-period need --wait')
         elif parsed_args.dry_run and parsed_args.wait:
             problem = _('--dry-run creates no task to --wait for')
         elif importing and parsed_args.type not in (None, 'import'):
@@ -260,9 +193,8 @@ class CreateTask(command.ShowOne):
         try:
             body: dict[str, Any] = {}
             if parsed_args.input is not None:
-                stdin: Any = getattr(self.app, 'stdin', None) or sys.stdin
                 text = task_input.read_task_input(
-                    parsed_args.input, getattr(stdin, 'buffer', stdin)
+                    parsed_args.input, self.app.stdin or sys.stdin
                 )
                 body = task_input.parse_task_input(text)
             if importing:
@@ -277,8 +209,7 @@ class CreateTask(command.ShowOne):
     def _connect(self) -> Any:
         """Authenticate with the cloud of the command line, now that the
         input is known to be good."""
-        app = self.app
-        auth_url = '-'
+        app, auth_url = self.app, '-'
         try:
             cloud = app.cloud_config.get_one(
                 cloud=app.options.cloud, argparse=app.options, validate=True
@@ -287,9 +218,8 @@ class CreateTask(command.ShowOne):
             auth_url = getattr(conn.session.auth, 'auth_url', None) or '-'
             conn.session.get_token()
         except errors.HANDLED as exc:
-            raise exceptions.CommandError(
-                errors.describe(exc, 'Keystone', auth_url)
-            ) from exc
+            message = errors.describe(exc, 'Keystone', auth_url)
+            raise exceptions.CommandError(message) from exc
         return conn
 
     def _wait(
@@ -335,31 +265,29 @@ class CreateTask(command.ShowOne):
         return result
 
 
-def _refusal(exc: Exception, conn: Any, url: str) -> str:
-    """Why Glance refused the POST; a 403 names a token's wrong scope, as
-    keystoneauth's AccessInfo tells it."""
-    auth = conn.session.auth
-    if errors.status_of(exc) == 403 and isinstance(
-        auth, identity.BaseIdentityPlugin
-    ):
-        access = auth.get_access(conn.session)
-        scope = 'domain' if access.domain_scoped else None
-        scope = 'system' if access.system_scoped else scope
-        if scope:
-            return _(
-                'Not allowed (HTTP 403): %(detail)s. The token is '
-                '%(scope)s-scoped, and the tasks API takes only a '
-                'project-scoped token: authenticate with a project '
-                '(--os-project-name) instead'
-            ) % {'scope': scope, 'detail': errors.server_text(exc)}
-    return errors.describe(exc, 'Glance', url)
+_NOT_A_TASK = _(
+    'Glance answered POST /v2/tasks with something that is not a task; '
+    'check with openstack image task list'
+)
 
 
-def _positive_seconds(text: str) -> float:
+def _json_text(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _scope(conn: Any) -> str | None:
+    """A token's scope if it is not a project's, as keystoneauth says."""
+    access = conn.session.auth.get_access(conn.session)
+    if access.system_scoped or access.domain_scoped:
+        return 'system' if access.system_scoped else 'domain'
+    return None
+
+
+def _seconds(text: str) -> float:
     try:
         seconds = float(text)
     except ValueError:
-        seconds = math.nan
+        seconds = 0.0
     if not 0 < seconds < math.inf:
         raise argparse.ArgumentTypeError(
             _('expected a number of seconds above 0, not "%(text)s"')
