@@ -66,8 +66,7 @@ def server_text(exc: BaseException) -> str:
 
 
 def is_passing(exc: BaseException) -> bool:
-    """Whether a failure may pass: a connection refused, reset or timed
-    out, or a gateway's 502, 503 or 504."""
+    """Whether a failure may pass: no connection, or a gateway's 50x."""
     return status_of(exc) in GATEWAY_STATUSES or isinstance(
         exc, (ksa_exceptions.ConnectFailure, ksa_exceptions.ConnectTimeout)
     )
@@ -76,9 +75,8 @@ def is_passing(exc: BaseException) -> bool:
 def describe(
     exc: BaseException, service: str, url: str, scope: str | None = None
 ) -> str:
-    """One line that says what went wrong with ``service`` ("Keystone" or
-    "Glance") at ``url`` and what to do; ``scope`` is the token's, if it
-    is not a project's."""
+    """One line on what went wrong with ``service`` at ``url``; ``scope``
+    is the token's, if it is not a project's."""
     status = status_of(exc)
     request = getattr(getattr(exc, 'response', None), 'request', None)
     line = '%s %s' % (request.method, request.url) if request else url

@@ -78,7 +78,10 @@ def parse_task_input(text: str) -> dict[str, Any]:
     if '\x00' in text:
         raise TaskInputError(_('--input holds a NUL character'))
     try:
-        value = _parse(text)
+        try:
+            value = _parse_json(text)
+        except json.JSONDecodeError:
+            value = _parse_literal(text)
         # Surrogates come from "\ud800" or from bytes that are not UTF-8.
         json.dumps(value, ensure_ascii=False, allow_nan=False).encode()
     except RecursionError:
@@ -99,13 +102,6 @@ def parse_task_input(text: str) -> dict[str, Any]:
             % {'kind': next(n for t, n in _KINDS if isinstance(value, t))}
         )
     return value
-
-
-def _parse(text: str) -> Any:
-    try:
-        return _parse_json(text)
-    except json.JSONDecodeError:
-        return _parse_literal(text)
 
 
 def _parse_json(text: str) -> Any:
@@ -180,7 +176,10 @@ def _json_string(token: tokenize.TokenInfo) -> str:
     """A Python string token as a JSON string (b'', f'' left to refuse)."""
     text = token.string
     prefix = text[: len(text) - len(text.lstrip('bBfFrRuUtT'))].lower()
-    if prefix not in ('', 'u', 'r') or _is_json(text):
+    with contextlib.suppress(ValueError):
+        if isinstance(json.loads(text), str):
+            return text  # a JSON string already
+    if prefix not in ('', 'u', 'r'):
         return text
     # Python keeps an unknown escape such as \q with a warning; JSON refuses.
     for match in re.finditer(r'\\(.)', text if prefix != 'r' else ''):
@@ -200,13 +199,6 @@ def _json_string(token: tokenize.TokenInfo) -> str:
         return json.dumps(ast.literal_eval(text), ensure_ascii=False)
     except (SyntaxError, ValueError):
         return text  # a bad \x or \N escape: refused by JSON next
-
-
-def _is_json(text: str) -> bool:
-    try:
-        return isinstance(json.loads(text), str)
-    except ValueError:
-        return False
 
 
 def check_task(task_type: str, body: dict[str, Any]) -> None:

@@ -31,8 +31,7 @@ DEFAULT_GRACE = 600.0
 PENDING_WARNING_AFTER = 60.0
 #: A lost answer's task is looked for from this long before the POST on.
 LOST_ANSWER_WINDOW = 120.0
-# Quick imports end within seconds, so the first polls are close together;
-# slow ones are polled ever less often (the contributor guide measures it).
+# Close polls first, for quick imports, then ever sparser (see the guide).
 FIRST_DELAY, FAST_PERIOD, GROWTH, MAX_DELAY = 0.25, 10.0, 1.25, 5.0
 
 
@@ -56,8 +55,7 @@ def poll_delays() -> Iterator[float]:
 
 @contextlib.contextmanager
 def sigterm_ends_wait() -> Iterator[None]:
-    """Inside the block, SIGTERM raises :class:`Terminated` (only the main
-    thread may handle signals)."""
+    """Inside the block, SIGTERM (in the main thread) raises Terminated."""
 
     def terminate(signum: int, frame: Any) -> None:
         raise Terminated(128 + signum)

@@ -123,11 +123,11 @@ class CreateTask(command.ShowOne):
             return ('type', 'input'), (task_type, column(body))
         conn = self._connect()
         url = conn.endpoint_for('image') or '-'
-        image, sent_at, task = conn.image, time.time(), None
+        image, sent_at, task = None, time.time(), None
         try:
-            # The one request not to resend: a POST that reached Glance
-            # before its connection failed, or before a proxy's 503, may
-            # have created a task.
+            image = conn.image  # may ask Glance for its versions
+            # Never resent: a POST that reached Glance before its connection
+            # failed, or before a proxy's 503, may have created a task.
             response = image.post(
                 '/tasks',
                 json={'type': task_type, 'input': body},
@@ -141,7 +141,8 @@ class CreateTask(command.ShowOne):
         except (TypeError, ValueError):  # JSON but not an object, or none
             pass
         except errors.HANDLED as exc:
-            if not errors.is_passing(exc) or errors.status_of(exc):
+            lost = errors.is_passing(exc) and not errors.status_of(exc)
+            if image is None or not lost:
                 scope = _scope(conn) if errors.status_of(exc) == 403 else None
                 message = errors.describe(exc, 'Glance', url, scope)
                 raise exceptions.CommandError(message) from exc

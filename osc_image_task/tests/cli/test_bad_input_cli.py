@@ -12,6 +12,7 @@ tests' subject: here, one representative of each kind.
 
 from __future__ import annotations
 
+from importlib import metadata
 import json
 import os
 from typing import NamedTuple
@@ -22,6 +23,9 @@ import testtools
 from osc_image_task.tests.cli import cli_driver
 from osc_image_task.tests.unit import fakes
 
+# argparse's exit status for a usage error: cliff before 4.0 (Wallaby to
+# Yoga) turns it into 1, and logs an empty line after argparse's.
+USAGE_EXIT = 2 if int(metadata.version('cliff').split('.')[0]) >= 4 else 1
 IMPORT_INPUT = json.dumps(fakes.IMPORT_INPUT)
 CREATE = ['--os-cloud', 'fake', 'image', 'task', 'create']
 IMPORT = ('--type', 'import', '--input')
@@ -44,6 +48,7 @@ class Case(NamedTuple):
     line: str | tuple[str, str]
     stdin: bytes = b''
     exit_code: int = 1
+    usage: bool = False  # argparse's usage lines come first
 
 
 def inline(name: str, text: str, line: str | tuple[str, str]) -> Case:
@@ -86,7 +91,7 @@ class BadInputTestCase(testtools.TestCase):
 
     @staticmethod
     def problems(case: Case, result: cli_driver.Result) -> list[str]:
-        lines = result.stderr.splitlines() or ['']
+        lines = result.stderr.rstrip('\n').splitlines() or ['']
         problems = []
         if result.exit_code != case.exit_code:
             problems.append('exit %s' % result.exit_code)
@@ -94,14 +99,14 @@ class BadInputTestCase(testtools.TestCase):
             problems.append('stdout %r' % result.stdout[:200])
         if 'Traceback' in result.stderr:
             problems.append('a traceback')
-        if case.exit_code == 1 and len(lines) != 1:
+        if not case.usage and len(lines) != 1:
             problems.append('%d lines on stderr' % len(lines))
         last = lines[-1]
         if isinstance(case.line, tuple):
             right = last.startswith(case.line[0]) and last.endswith(
                 case.line[1]
             )
-        elif case.exit_code == 1:
+        elif not case.usage:
             right = last == case.line
         else:
             right = case.line in last
@@ -119,18 +124,18 @@ class TestBadInput(BadInputTestCase):
                 inline(
                     'broken JSON',
                     '{"a": 1,, "b": 2}',
-                    (NEITHER + 'line 1, column 9 (', ')' + SHELL_HINT),
+                    NEITHER + 'line 1, column 9' + SHELL_HINT,
                 ),
                 inline(
                     'quotes eaten by the shell',
                     '{import_from: http://127.0.0.1/x.img}',
-                    (NEITHER + 'line 1, column 2 (', ')' + SHELL_HINT),
+                    NEITHER + 'line 1, column 2' + SHELL_HINT,
                 ),
                 inline(
                     'single-quoted with a bad escape, on line 2',
                     "{'a': 1,\n 'b': 'C:\\qemu'}",
-                    '--input has the invalid escape \\q in the string at '
-                    'line 2, column 7 (write \\\\ for a backslash)',
+                    '--input has the invalid escape \\q at line 2, column 7 '
+                    '(write \\\\ for a backslash)',
                 ),
                 inline(
                     'not an object',
@@ -141,10 +146,8 @@ class TestBadInput(BadInputTestCase):
                     'no import keys',
                     '{}',
                     'an import task needs import_from, import_from_format '
-                    'and image_properties in its input (or the options '
-                    '--import-from, --import-from-format and --disk-format, '
-                    '--container-format, --name); missing: import_from, '
-                    'import_from_format, image_properties',
+                    'and image_properties (or import options); missing: '
+                    'import_from, import_from_format, image_properties',
                 ),
                 Case(
                     'image options, no format of the data',
@@ -255,7 +258,7 @@ class TestBadInput(BadInputTestCase):
         # argparse's usage and words, then the error: our words where
         # they are ours.
         def usage(name: str, args: tuple[str, ...], end: str) -> Case:
-            return Case(name, args, end, exit_code=2)
+            return Case(name, args, end, exit_code=USAGE_EXIT, usage=True)
 
         self.assertRejected(
             [

@@ -28,10 +28,10 @@ SHOW = 'openstack image task show ' + TASK_ID
 LOGIN = ['keystone GET /v3', TOKENS]
 CREATED = [*LOGIN, 'glance GET /', POST]
 MAY_EXIST = (
-    'The connection to Glance at %s failed while creating the task, which '
+    'The connection to Glance failed while creating the task, which '
     'may or may not exist now: check with openstack image task list'
 )
-AGAIN_LATER = '; try again later or ask the cloud operator to check its logs'
+AGAIN_LATER = '; try again later, or see its logs'
 # What haproxy answers when no Glance is up.
 PROXY_503 = fake_cloud.answer(
     503,
@@ -194,21 +194,22 @@ class TestGlanceFaults(CLITestCase):
         # The cloud "impatient" waits 1 s for an answer.
         slow = dict(fake_cloud.task(), delay=10)
         result = self.create(cloud='impatient', POST=[slow])
-        self.assertFault(result, MAY_EXIST % self.glance)
-        self.assertEqual(CREATED, result.routes)  # sent once
+        self.assertFault(result, MAY_EXIST)
+        # Sent once, then looked for in Glance's list of tasks.
+        self.assertEqual([*CREATED, 'glance GET /v2/tasks'], result.routes)
 
     def test_connection_closed_without_an_answer(self):
         result = self.create(POST=[fake_cloud.HANG_UP])
-        self.assertFault(result, MAY_EXIST % self.glance)
-        self.assertEqual(CREATED, result.routes)  # sent once
+        self.assertFault(result, MAY_EXIST)
+        # Sent once, then looked for in Glance's list of tasks.
+        self.assertEqual([*CREATED, 'glance GET /v2/tasks'], result.routes)
 
     def test_glance_refuses_connections(self):
         result = self.create(cloud='glance-down')
         self.assertFault(
             result,
             'Cannot reach the image API at %s: Glance does not answer '
-            'there, or offers no API version this client knows; is it '
-            'running, and is its endpoint right?'
+            'there, or offers no API version this client knows'
             % self.cli.cloud.refusing_url,
         )
         self.assertEqual(LOGIN, result.routes)
@@ -219,7 +220,7 @@ class TestGlanceFaults(CLITestCase):
             result,
             'Glance failed (HTTP 500) on GET %s%s: The server has either '
             'erred or is incapable of performing the requested operation'
-            '%s (while waiting for task %s; follow it with: %s)'
+            '%s (while waiting for task %s; see %s)'
             % (self.glance, fake_cloud.TASK_PATH, AGAIN_LATER, TASK_ID, SHOW),
         )
 
@@ -239,9 +240,6 @@ class TestKeystoneFaults(CLITestCase):
             ),
             line,
         )
-        self.assertTrue(
-            line.endswith('; check the credentials of the cloud in use'), line
-        )
         self.assertNotIn('{', line)
         self.assertEqual(LOGIN, result.routes)
 
@@ -249,7 +247,7 @@ class TestKeystoneFaults(CLITestCase):
         result = self.create(cloud='keystone-down')
         self.assertFault(
             result,
-            'Cannot connect to Keystone at %s/v3; is it running and is its '
-            'endpoint right?' % self.cli.cloud.refusing_url,
+            'Cannot connect to Keystone at %s/v3; is it running?'
+            % self.cli.cloud.refusing_url,
         )
         self.assertEqual([], result.routes)

@@ -3,7 +3,6 @@
 """Following a task: progress, the end, timeouts and failures."""
 
 import io
-import itertools
 
 from keystoneauth1 import exceptions as ksa_exceptions
 from openstack import exceptions as sdk_exceptions
@@ -16,16 +15,6 @@ from osc_image_task.tests.unit import fakes
 class FakeTask:
     def __init__(self, status):
         self.status = status
-
-
-class TestPollDelays(base.TestCase):
-    def test_quick_first_then_slower(self):
-        delays = list(itertools.islice(wait.poll_delays(), 2000))
-        self.assertLessEqual(max(delays[:10]), 0.5)
-        self.assertEqual(max(delays), delays[-1])
-        elapsed = itertools.accumulate(delays)
-        polls_in_an_hour = sum(1 for t in elapsed if t <= 3600)
-        self.assertLess(polls_in_an_hour, 800)
 
 
 class TestWaitForTask(base.TestCase):

@@ -147,7 +147,7 @@ class TestWaitThroughOutages(testtools.TestCase):
     def test_permanent_answers_end_the_wait_at_once(self):
         for failure in (
             sdk_exceptions.HttpException('expired', http_status=401),
-            sdk_exceptions.ForbiddenException('no', http_status=403),
+            sdk_exceptions.HttpException('no', http_status=403),
             sdk_exceptions.HttpException('bad', http_status=500),
         ):
             exc = self.assertRaises(

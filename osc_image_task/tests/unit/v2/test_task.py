@@ -221,6 +221,13 @@ class TestServerFaults(base.CommandTestCase):
         message = self.assertFails('Glance failed (HTTP 500) on POST ')
         self.assertIn(fakes.TASKS_URL, message)
 
+    def test_glance_unreachable_before_the_post(self):
+        self.requests.get(
+            fakes.GLANCE_URL + '/', exc=requests.exceptions.ConnectionError
+        )
+        message = self.assertFails('image API at ' + fakes.GLANCE_URL, 0)
+        self.assertNotIn('may or may not', message)
+
     def test_a_proxys_503_is_not_resent(self):
         self.answer_post(
             503,
