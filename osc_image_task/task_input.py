@@ -140,6 +140,8 @@ def _parse_literal(text: str) -> Any:
     end, last, comma = 0, '', -1  # comma: one that may end a list, if any
     try:
         for token in tokenize.generate_tokens(io.StringIO(text).readline):
+            if not token.string:  # where Pythons place these differs
+                continue
             begin = lines[token.start[0] - 1] + token.start[1]
             piece = _PYTHON_NAMES.get(token.string, token.string)
             if token.type == tokenize.STRING:
@@ -155,9 +157,7 @@ def _parse_literal(text: str) -> Any:
             chunks += [text[end:begin], piece]
             where += [token.start, token.start]
             end = max(end, lines[token.end[0] - 1] + token.end[1])
-    except SyntaxError as exc:  # Python 3.12 and newer
-        raise _unreadable(exc.lineno or 1, exc.offset or 1) from None
-    except tokenize.TokenError:  # the JSON parser says where, next
+    except (SyntaxError, tokenize.TokenError):  # the JSON parser says where
         end += len(text[end:]) - len(text[end:].lstrip())
         row = bisect.bisect_right(lines[:-1], end)
         chunks.append(text[end:])
