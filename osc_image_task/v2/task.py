@@ -150,13 +150,9 @@ class CreateTask(command.ShowOne):
                 image, task_type, body, sent_at, self.app.stderr
             )
         if not getattr(task, 'id', None):
-            raise exceptions.CommandError(
-                wait.NOT_A_TASK
-                % {
-                    'request': 'POST /v2/tasks',
-                    'follow': 'openstack image task list',
-                }
-            )
+            follow = 'openstack image task list'
+            values = {'request': 'POST /v2/tasks', 'follow': follow}
+            raise exceptions.CommandError(wait.NOT_A_TASK % values)
         if parsed_args.wait:
             task = self._wait(image, task, parsed_args, url)
         info = sorted(format_task(task, nested).items())
@@ -278,9 +274,11 @@ def _json_text(value: Any) -> str:
 
 def _scope(conn: Any) -> str | None:
     """A token's scope if it is not a project's, as keystoneauth says."""
-    access = conn.session.auth.get_access(conn.session)
-    if access.system_scoped or access.domain_scoped:
-        return 'system' if access.system_scoped else 'domain'
+    get_access = getattr(conn.session.auth, 'get_access', None)
+    access = get_access(conn.session) if get_access else None
+    for scope in ('system', 'domain'):
+        if getattr(access, scope + '_scoped', False):
+            return scope
     return None
 
 

@@ -4,6 +4,7 @@
 Keystone and Glance that requests-mock plays."""
 
 import json
+from unittest import mock
 import time
 
 from osc_lib import exceptions
@@ -357,3 +358,21 @@ class TestWait(base.CommandTestCase):
         parsed = self.parse('--type', 'import', '--input', GOOD, '--wait')
         exc = self.assertRaises(exceptions.CommandError, self.cmd.run, parsed)
         self.assertIn('while waiting for task ' + fakes.TASK_ID, str(exc))
+
+
+class TestScope(base.TestCase):
+    def conn(self, auth):
+        return mock.Mock(session=mock.Mock(auth=auth))
+
+    def test_scope_from_the_auth_reference(self):
+        for system, domain, scope in (
+            (True, False, 'system'),
+            (False, True, 'domain'),
+            (False, False, None),
+        ):
+            access = mock.Mock(system_scoped=system, domain_scoped=domain)
+            auth = mock.Mock(get_access=mock.Mock(return_value=access))
+            self.assertEqual(scope, task._scope(self.conn(auth)))
+
+    def test_auth_without_an_auth_reference(self):
+        self.assertIsNone(task._scope(self.conn(object())))
