@@ -4,8 +4,8 @@
 Keystone and Glance that requests-mock plays."""
 
 import json
-from unittest import mock
 import time
+from unittest import mock
 
 from osc_lib import exceptions
 import requests
