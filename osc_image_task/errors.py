@@ -1,10 +1,12 @@
 # SPDX-License-Identifier: Apache-2.0
 
-"""One-line messages for the errors that talking to a cloud raises, told
-apart by exception class and HTTP status, never by message."""
+"""One-line messages for what talking to Glance raises, told apart by
+exception class and HTTP status, never by another project's words.
+Keystone's failures before the command runs are OpenStackClient's own."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 import html
 import re
 
@@ -20,7 +22,9 @@ HANDLED = (
     ksa_exceptions.ClientException,
     requests.exceptions.RequestException,
 )
-#: The answers of a proxy while the service behind it is down.
+#: The answers of a gateway (HAProxy, a load balancer) when the service
+#: behind it is down or did not answer in time: the request may or may not
+#: have reached the service.
 GATEWAY_STATUSES = frozenset({502, 503, 504})
 _NOT_FOUND = (
     ksa_exceptions.DiscoveryFailure,
@@ -29,6 +33,11 @@ _NOT_FOUND = (
     sdk_exceptions.NotSupported,
     sdk_exceptions.ServiceDiscoveryException,
 )
+_TLS = (ksa_exceptions.SSLError, requests.exceptions.SSLError)
+
+
+class NotATask(ValueError):
+    """Glance answered with something that is not a task."""
 
 
 def one_line(text: str) -> str:
@@ -38,9 +47,10 @@ def one_line(text: str) -> str:
 
 def status_of(exc: BaseException) -> int | None:
     """The HTTP status of an error answer (openstacksdk's, keystoneauth's)."""
-    return getattr(exc, 'status_code', None) or getattr(
+    status = getattr(exc, 'status_code', None) or getattr(
         exc, 'http_status', None
     )
+    return status if isinstance(status, int) else None
 
 
 def server_text(exc: BaseException) -> str:
@@ -66,56 +76,97 @@ def server_text(exc: BaseException) -> str:
 
 
 def is_passing(exc: BaseException) -> bool:
-    """Whether a failure may pass: no connection, or a gateway's 50x."""
+    """Whether a failure may pass: no connection or no answer in time, or
+    a gateway's 502, 503 or 504."""
     return status_of(exc) in GATEWAY_STATUSES or isinstance(
         exc, (ksa_exceptions.ConnectFailure, ksa_exceptions.ConnectTimeout)
     )
 
 
+def may_have_arrived(exc: BaseException) -> bool:
+    """Whether a request that failed so may still have reached Glance."""
+    return is_passing(exc) and not _is_tls(exc)
+
+
+def request_id(exc: BaseException) -> str | None:
+    """The ID that the service logged the failed request under."""
+    response = getattr(exc, 'response', None)
+    headers = getattr(response, 'headers', None) or {}
+    ident = headers.get('x-openstack-request-id')
+    return ident if isinstance(ident, str) else None
+
+
+def _chain(exc: BaseException | None) -> Iterator[BaseException]:
+    """The exception, then those it was raised from or while handling."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+def _is_tls(exc: BaseException) -> bool:
+    return any(isinstance(link, _TLS) for link in _chain(exc))
+
+
 def describe(
-    exc: BaseException, service: str, url: str, scope: str | None = None
+    exc: BaseException,
+    request: str,
 ) -> str:
-    """One line on what went wrong with ``service`` at ``url``; ``scope``
-    is the token's, if it is not a project's."""
+    """One line on what went wrong with ``request`` (its method and URL,
+    if it had no answer that names it)."""
     status = status_of(exc)
-    request = getattr(getattr(exc, 'response', None), 'request', None)
-    line = '%s %s' % (request.method, request.url) if request else url
-    values = {'service': service, 'url': url, 'scope': scope, 'request': line}
+    sent = getattr(getattr(exc, 'response', None), 'request', None)
+    if sent is not None:  # the request as it was sent, redirects and all
+        request = '%s %s' % (sent.method, sent.url)
+    values = {'request': request}
     values.update(detail=server_text(exc), code='HTTP %s' % status)
-    if isinstance(exc, ksa_exceptions.SSLError):
-        message = _('TLS failed with %(service)s at %(url)s (see --os-cacert)')
+    if _is_tls(exc):
+        message = _(
+            'TLS failed on %(request)s: the server certificate cannot be '
+            'verified with the CA certificates this client trusts, or the '
+            'endpoint does not speak TLS. Give the CA certificate of the '
+            'cloud with --os-cacert (or cacert in clouds.yaml)'
+        )
     elif isinstance(exc, ksa_exceptions.ConnectTimeout):
-        message = _('%(service)s at %(url)s did not answer in time')
+        message = _('Glance did not answer %(request)s in time')
     elif isinstance(exc, ksa_exceptions.ConnectFailure):
-        message = _('Cannot connect to %(service)s at %(url)s; is it running?')
+        message = _(
+            'Cannot connect to Glance for %(request)s: is it running, and is '
+            'its endpoint in the catalog right?'
+        )
     elif isinstance(exc, _NOT_FOUND):
         message = _(
-            'Cannot reach the image API at %(url)s: Glance does not answer '
-            'there, or offers no API version this client knows'
+            'No image API (Glance) that this client knows answers at the '
+            "endpoint in the token's service catalog: check --os-interface, "
+            '--os-region-name and the catalog (openstack catalog show image)'
+        )
+    elif isinstance(exc, NotATask):
+        message = _(
+            'Glance answered %(request)s with something that is not a task'
         )
     elif status == 401:
-        message = _('Authentication failed (%(code)s): %(detail)s')
-    elif status == 403 and service == 'Glance' and scope:
-        message = _(
-            'Not allowed (%(code)s): %(detail)s. The token is %(scope)s-'
-            'scoped, and the tasks API takes only a project-scoped token: '
-            'authenticate with a project (--os-project-name)'
-        )
-    elif status == 403 and service == 'Glance':
+        message = _('Glance refused the token (%(code)s): %(detail)s')
+    elif status == 403:
         message = _(
             'Not allowed (%(code)s): %(detail)s. The tasks API is admin-only '
             "by default (Glance policy 'tasks_api_access'): use an admin "
             'account or ask the cloud operator to grant access'
         )
-    elif status == 400 and service == 'Glance':
-        message = _('Glance rejected the task (%(code)s): %(detail)s')
+    elif status == 400:
+        message = _('Glance rejected the request (%(code)s): %(detail)s')
     elif status is not None and status >= 500:
         message = _(
-            '%(service)s failed (%(code)s) on %(request)s: %(detail)s; try '
-            'again later, or see its logs'
+            'Glance failed (%(code)s) on %(request)s: %(detail)s; see the '
+            'glance-api log'
         )
     elif status is not None:
-        message = _('%(service)s answered %(code)s to %(request)s: %(detail)s')
+        message = _('Glance answered %(code)s to %(request)s: %(detail)s')
     else:
-        return one_line(str(exc)).rstrip('.') or type(exc).__name__
-    return message % values
+        message = one_line(str(exc)).rstrip('.') or type(exc).__name__
+        values = {}
+    text = message % values if values else message
+    ident = request_id(exc)
+    if ident:
+        text += _(' (request ID %(id)s)') % {'id': ident}
+    return text

@@ -21,8 +21,14 @@ from osc_image_task.i18n import _
 
 #: The largest input accepted, in bytes of UTF-8.
 MAX_INPUT_BYTES = 1024 * 1024
-#: The keys an import task needs: Glance fails a task without them later.
-IMPORT_KEYS = ('import_from', 'import_from_format', 'image_properties')
+#: What an import task cannot succeed without (Glance accepts the task,
+#: then fails it): each key, where it stands ('' for the top of the input),
+#: and the option that sets it. Glance fills in disk_format itself.
+IMPORT_NEEDS = (
+    ('import_from', '', '--import-from'),
+    ('import_from_format', '', '--import-from-format'),
+    ('container_format', 'image_properties', '--container-format'),
+)
 #: Glance's internal task types, refused, and the API that makes each.
 INTERNAL_TYPES = {
     'api_image_import': 'POST /v2/images/ID/import',
@@ -202,7 +208,8 @@ def _json_string(token: tokenize.TokenInfo) -> str:
 
 
 def check_task(task_type: str, body: dict[str, Any]) -> None:
-    """Check what Glance would only find wrong after accepting the task."""
+    """Check what Glance would only find wrong after accepting the task:
+    an import task that cannot succeed (see :data:`IMPORT_NEEDS`)."""
     if task_type in INTERNAL_TYPES:
         raise TaskInputError(
             _(
@@ -213,25 +220,38 @@ def check_task(task_type: str, body: dict[str, Any]) -> None:
         )
     if task_type != 'import':
         return
-    missing = [key for key in IMPORT_KEYS if key not in body]
-    if missing:
+    properties = body.get('image_properties', {})
+    if not isinstance(properties, dict):
         raise TaskInputError(
             _(
-                'an import task needs import_from, import_from_format and '
-                'image_properties (or import options); missing: %(missing)s'
+                'image_properties in the input of an import task must be a '
+                'JSON object'
             )
-            % {'missing': ', '.join(missing)}
         )
-    for key in IMPORT_KEYS:
-        kind = dict if key == 'image_properties' else str
-        if not isinstance(body[key], kind) or body[key] == '':
+    missing = []
+    for key, where, option in IMPORT_NEEDS:
+        value = (properties if where else body).get(key)
+        if value is None or value == '':
+            missing.append(_NEEDED[where] % {'key': key, 'option': option})
+        elif not isinstance(value, str):
             raise TaskInputError(
                 _(
-                    '%(key)s in the input of an import task must be a '
-                    'non-empty JSON %(kind)s'
+                    '%(key)s in the input of an import task must be a JSON '
+                    'string'
                 )
-                % {'key': key, 'kind': 'object' if kind is dict else 'string'}
+                % {'key': key}
             )
+    if missing:
+        raise TaskInputError(
+            _('an import task cannot succeed without %(missing)s')
+            % {'missing': ', '.join(missing)}
+        )
+
+
+_NEEDED = {
+    '': _('%(key)s (%(option)s)'),
+    'image_properties': _('%(key)s in image_properties (%(option)s)'),
+}
 
 
 def image_property(text: str) -> tuple[str, str]:

@@ -1,13 +1,13 @@
 # SPDX-License-Identifier: Apache-2.0
 
-"""Following a Glance task until it ends (``--wait``)."""
+"""Following a Glance task until it ends: ``image task create --wait`` and
+``image task wait``, one path for both."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from collections.abc import Iterator
 import contextlib
-import datetime
 import signal
 import threading
 import time
@@ -18,21 +18,31 @@ from keystoneauth1 import exceptions as ksa_exceptions
 from osc_lib import exceptions
 
 from osc_image_task import errors
+from osc_image_task import glance
 from osc_image_task.i18n import _
 
 #: Statuses after which a task never changes again.
 FINAL_STATUSES = frozenset({'success', 'failure'})
-#: How long ``--wait`` waits by default, in seconds.
+#: How long a wait lasts by default, in seconds.
 DEFAULT_TIMEOUT = 3600.0
 #: How long Glance may fail to answer in a row: a reboot, not a Glance gone.
 DEFAULT_GRACE = 600.0
 #: A task still ``pending`` this long gets a warning (Glance starts tasks
 #: within 0.3 s on the local cloud).
 PENDING_WARNING_AFTER = 60.0
-#: A lost answer's task is looked for from this long before the POST on.
-LOST_ANSWER_WINDOW = 120.0
+#: The shortest time a poll is given to answer: below it, a poll could not
+#: succeed, and the wait ends instead.
+MIN_POLL_TIME = 0.05
 # Close polls first, for quick imports, then ever sparser (see the guide).
 FIRST_DELAY, FAST_PERIOD, GROWTH, MAX_DELAY = 0.25, 10.0, 1.25, 5.0
+
+#: The command that follows a task to its end, which this plugin provides
+#: on every client.
+FOLLOW = 'openstack image task wait %(id)s'
+
+#: A function that asks Glance for a task, given its ID and how long the
+#: answer may take.
+GetTask = Callable[[str, float], Any]
 
 
 class WaitError(exceptions.CommandError):  # type: ignore[misc,unused-ignore]
@@ -69,8 +79,40 @@ def sigterm_ends_wait() -> Iterator[None]:
             signal.signal(signal.SIGTERM, before)
 
 
+def follow(
+    image: glance.ImageProxy,
+    task: glance.Task | None,
+    task_id: str,
+    timeout: float,
+    grace: float,
+    stream: TextIO,
+) -> glance.Task:
+    """Follow a task to its end, from ``task`` as last seen (``None``: not
+    seen yet); after Ctrl-C or SIGTERM, say how to follow it again."""
+    url = glance.url(image, '/tasks/' + task_id)
+
+    def get_task(task_id: str, seconds: float) -> Any:
+        return glance.get_task(image, task_id, seconds)
+
+    try:
+        with sigterm_ends_wait():
+            return wait_for_task(
+                get_task,
+                task_id,
+                timeout,
+                stream,
+                url,
+                grace=grace,
+                status=task.status if task is not None else None,
+            )
+    except (KeyboardInterrupt, Terminated):
+        values = {'id': task_id, 'follow': FOLLOW % {'id': task_id}}
+        _write(stream, _STOPPED, values)
+        raise
+
+
 def wait_for_task(
-    get_task: Callable[[str], Any],
+    get_task: GetTask,
     task_id: str,
     timeout: float,
     stream: TextIO,
@@ -78,48 +120,52 @@ def wait_for_task(
     clock: Callable[[], float] | None = None,
     sleep: Callable[[float], None] | None = None,
     grace: float = DEFAULT_GRACE,
-    status: str = 'pending',
+    status: str | None = 'pending',
 ) -> Any:
     """Poll a task until its status is final and return it, through
-    ``grace`` seconds in a row of passing failures; progress and warnings
-    go to ``stream``, the rest raises :class:`WaitError`."""
+    ``grace`` seconds in a row of passing failures; ``status`` is the one
+    last seen (``None``: ask at once). No poll outlasts ``timeout``, nor
+    ``grace`` in an outage. Progress and warnings go to ``stream``; the
+    rest raises :class:`WaitError`."""
     clock, sleep = clock or time.monotonic, sleep or time.sleep
     start = clock()
     values: dict[str, Any] = {'id': task_id, 'timeout': timeout}
-    values.update(grace=grace, status=status, elapsed=0.0)
-    values.update(follow=_FOLLOW % values, request='GET /v2/tasks/' + task_id)
+    values.update(grace=grace, status=status or 'unknown', elapsed=0.0)
+    values.update(follow=FOLLOW % values, outage=0.0, request='GET ' + url)
     shown, next_line, warned = '', 0.0, False
     schedule, outage, backoff = poll_delays(), None, 0.5
+    delay = 0.0 if status is None else next(schedule)
     while True:
-        delay = next(schedule) if outage is None else backoff
         sleep(max(0.0, min(delay, start + timeout - clock())))
+        # The poll may take the time left, and no more.
+        grace_ends = outage is not None and outage + grace < start + timeout
+        limit = outage + grace if grace_ends else start + timeout
+        seconds = limit - clock()
         try:
-            task = get_task(task_id)
-        except errors.HANDLED as exc:
-            values.update(error=errors.describe(exc, 'Glance', url))
-            if not errors.is_passing(exc):
-                # keystoneauth's own errors come from renewing the token.
-                renewal = isinstance(exc, ksa_exceptions.HttpError)
-                raise WaitError(
-                    (_NOT_RENEWED if renewal else _FAILED) % values
-                ) from None
-            if outage is None:
-                outage, backoff = clock(), 0.5
-                _write(stream, _OUTAGE, values)
-            backoff = min(backoff * 2, MAX_DELAY)
-            values.update(outage=clock() - outage, elapsed=clock() - start)
-            if values['outage'] >= grace:
-                raise WaitError(_GAVE_UP % values) from None
-            if values['elapsed'] >= timeout:
+            if seconds < MIN_POLL_TIME:
+                raise _OutOfTime()
+            task = get_task(task_id, seconds)
+        except (*errors.HANDLED, _OutOfTime) as exc:
+            if not isinstance(exc, _OutOfTime):
+                values.update(error=errors.describe(exc, values['request']))
+                if not errors.is_passing(exc):
+                    raise _fatal(exc, values) from None
+                if outage is None:
+                    outage, backoff = clock(), 0.5
+                    _write(stream, _OUTAGE, values)
+            values.update(elapsed=clock() - start)
+            out_of_time = isinstance(exc, _OutOfTime)
+            if outage is not None:
+                values.update(outage=clock() - outage)
+                if values['outage'] >= grace or (out_of_time and grace_ends):
+                    raise WaitError(_GAVE_UP % values) from None
+            if values['elapsed'] >= timeout or out_of_time:
                 raise WaitError(_STILL_RUNNING % values) from None
+            backoff = min(backoff * 2, MAX_DELAY)
+            delay = backoff
             continue
-        except (TypeError, AttributeError, ValueError):
-            task = None  # openstacksdk fails so on JSON that is not an object
-        if (
-            not isinstance(getattr(task, 'status', None), str)
-            or not task.status
-        ):
-            raise WaitError(NOT_A_TASK % values)
+        except errors.NotATask:
+            raise WaitError(_NOT_A_TASK % values) from None
         if outage is not None:
             values.update(outage=clock() - outage)
             _write(stream, _ANSWERED_AGAIN, values)
@@ -136,6 +182,21 @@ def wait_for_task(
         if task.status == 'pending' and late and not warned:
             _write(stream, _PENDING_WARNING, values)
             warned = True
+        delay = next(schedule)
+
+
+class _OutOfTime(Exception):
+    """No time is left for another poll."""
+
+
+def _fatal(exc: BaseException, values: dict[str, Any]) -> WaitError:
+    if errors.status_of(exc) == 404:
+        return WaitError(_NOT_FOUND % values)
+    # keystoneauth's own HTTP errors come from renewing the token: Glance's
+    # answers are openstacksdk's.
+    if isinstance(exc, ksa_exceptions.HttpError):
+        return WaitError(_NOT_RENEWED % values)
+    return WaitError(_FAILED % values)
 
 
 def _write(stream: TextIO, line: str, values: dict[str, Any]) -> None:
@@ -143,76 +204,44 @@ def _write(stream: TextIO, line: str, values: dict[str, Any]) -> None:
     stream.flush()
 
 
-def find_created(
-    image: Any, task_type: str, task_input: Any, since: float, stream: TextIO
-) -> Any:
-    """The task of this project, type and input created around ``since``
-    (time.time()) by a POST whose answer was lost."""
-    found: list[Any] = []
-    try:
-        ours = (task_type, image.get_project_id())
-        # Glance's times are ISO 8601 in UTC, which sort as text.
-        oldest = datetime.datetime.fromtimestamp(
-            since - LOST_ANSWER_WINDOW, datetime.timezone.utc
-        ).isoformat()[:19]
-        for task in image.tasks(sort_key='created_at', sort_dir='desc'):
-            if task.created_at < oldest:
-                break
-            if (task.type, task.owner_id) == ours:
-                task = image.get_task(task.id)  # the list leaves out input
-                found += [task] if task.input == task_input else []
-    except errors.HANDLED:
-        raise WaitError(_LOST_UNKNOWN) from None
-    values = {'ids': ', '.join(task.id for task in found)}
-    if len(found) != 1:
-        raise WaitError((_LOST_SEVERAL if found else _LOST_NONE) % values)
-    _write(stream, _LOST_FOUND, values)
-    return found[0]
-
-
-_FOLLOW = 'openstack image task show %(id)s'
 _PROGRESS = _('Task %(id)s: %(status)s after %(elapsed).1f s')
 _PENDING_WARNING = _(
-    'Warning: task %(id)s is still pending after %(elapsed)d s: Glance may '
-    'have lost it or its task threads are all busy (see the glance-api log)'
+    'Warning: task %(id)s is still pending after %(elapsed).0f s: Glance '
+    'may have lost it or its task threads are all busy (see the glance-api '
+    'log)'
 )
 _STILL_RUNNING = _(
-    'Task %(id)s is still %(status)s after %(timeout)g s; it goes on in '
-    'Glance. Follow it with: openstack image task show %(id)s'
+    'Stopped waiting after %(elapsed).1f s (--wait-timeout %(timeout)g): '
+    'task %(id)s was %(status)s when Glance last answered, and goes on in '
+    'Glance. Follow it with: %(follow)s'
 )
 _OUTAGE = _(
-    'Warning: Glance did not answer (%(error)s); polling task %(id)s goes '
-    'on, less often, for up to %(grace)d s (--wait-grace-period)'
+    'Warning: %(error)s; polling task %(id)s goes on, less often, for up '
+    'to %(grace)g s (--wait-grace-period)'
 )
 _ANSWERED_AGAIN = _(
-    'Glance answered again after %(outage)d s. A task that a restarted '
-    'glance-api was running stays processing for good: check with '
-    'openstack image task show %(id)s and the glance-api log'
+    'Glance answered again after %(outage).1f s. A task that a restarted '
+    'glance-api was running stays processing for good: if this one does, '
+    'see the glance-api log'
 )
 _GAVE_UP = _(
-    'Glance has not answered for %(outage)d s (%(error)s); task %(id)s was '
-    '%(status)s. Follow it with: openstack image task show %(id)s'
+    'Glance has not answered for %(outage).1f s (--wait-grace-period '
+    '%(grace)g; %(error)s); task %(id)s was %(status)s when Glance last '
+    'answered. Follow it with: %(follow)s'
 )
 _FAILED = _('%(error)s (while waiting for task %(id)s; see %(follow)s)')
+_NOT_FOUND = _(
+    'Glance has no task %(id)s: it never existed, it has expired, or it '
+    'belongs to a project that this token cannot see (%(error)s)'
+)
 _NOT_RENEWED = _(
-    'The token cannot be renewed (%(error)s): authenticate again; see '
-    '%(follow)s'
+    'The token cannot be renewed (%(error)s): authenticate again, then '
+    'follow the task with: %(follow)s'
 )
-NOT_A_TASK = _(
-    'Glance answered %(request)s with something that is not a task; see '
-    '%(follow)s'
+_NOT_A_TASK = _(
+    'Glance answered %(request)s with something that is not a task'
 )
-_LOST_FOUND = _(
-    'Warning: the answer was lost, but Glance created task %(ids)s'
-)
-_LOST_NONE = _(
-    'The answer to POST /v2/tasks was lost, and Glance has no task with this '
-    'input: no task was created, and trying again is safe'
-)
-_LOST_SEVERAL = _(
-    'The answer to POST /v2/tasks was lost; tasks %(ids)s have this input'
-)
-_LOST_UNKNOWN = _(
-    'The connection to Glance failed while creating the task, which may or '
-    'may not exist now: check with openstack image task list'
+_STOPPED = _(
+    'Stopped waiting for task %(id)s; it goes on in Glance. Follow it '
+    'with: %(follow)s'
 )

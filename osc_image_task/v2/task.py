@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 
-"""``openstack image task create``: start a Glance v2 task."""
+"""``openstack image task create`` and ``openstack image task wait``."""
 
 from __future__ import annotations
 
@@ -9,20 +9,20 @@ from collections.abc import Iterable
 import contextlib
 import json
 import math
-import os
 import sys
 import time
 from typing import Any
+import uuid
 
 from cliff import columns
-from openstack import connection
-from openstack import exceptions as sdk_exceptions
-from openstack.image.v2 import task as sdk_task
 from osc_lib import exceptions
 from osc_lib.cli import format_columns
 from osc_lib.command import command
 
+from osc_image_task import compat
 from osc_image_task import errors
+from osc_image_task import glance
+from osc_image_task import lookup
 from osc_image_task import task_input
 from osc_image_task import wait
 from osc_image_task.i18n import _
@@ -34,9 +34,9 @@ TASK_FIELDS = frozenset(
 )
 # Attributes of the SDK resource that describe the resource, not the task.
 _HIDDEN_FIELDS = frozenset({'location', 'name', 'schema', 'links', 'tags'})
-# Formatters that print str() of machine_readable(): for a dict that would
-# be Python's repr, so they get JSON text instead of nested data.
-_TEXT_FORMATTERS = frozenset({'value', 'shell', 'csv'})
+# The formatters of a ShowOne that print str() of machine_readable(): for a
+# dict that would be Python's repr, so they get JSON text instead.
+_TEXT_FORMATTERS = frozenset({'value', 'shell'})
 # The import options: keys at the top of the input, and in image_properties.
 _TASK_OPTIONS = ('import_from', 'import_from_format')
 _IMAGE_OPTIONS = ('disk_format', 'container_format', 'name')
@@ -52,7 +52,7 @@ class JSONColumn(columns.FormattableColumn):  # type: ignore[type-arg,unused-ign
         return self._value
 
 
-def format_task(task: Any, nested: bool = True) -> dict[str, Any]:
+def format_task(task: glance.Task, nested: bool = True) -> dict[str, Any]:
     """Flatten an SDK task into the columns shown to the user; with
     ``nested`` false, ``input`` and ``result`` are JSON text."""
     column = JSONColumn if nested else _json_text
@@ -65,98 +65,253 @@ def format_task(task: Any, nested: bool = True) -> dict[str, Any]:
     return info
 
 
-class CreateTask(command.ShowOne):
-    _description = _('Create a task (Glance tasks API; admin-only by default)')
+class _TaskCommand(command.ShowOne):
+    """What both commands share: the wait options, following a task, and
+    showing it."""
 
-    # OpenStackClient authenticates before a command parses its options;
-    # this one checks its input first, then connects, so that bad input
-    # sends no request at all (see the contributor guide).
-    auth_required = False
-    # Set by --wait when the task failed: reported after the task is shown.
-    _failure: str | None = None
+    def add_wait_options(
+        self, group: argparse._ActionsContainer, create: bool
+    ) -> None:
+        needs = _(' Needs --wait.') if create else ''
+        group.add_argument(
+            '--wait-timeout',
+            metavar='<seconds>',
+            type=_seconds,
+            help=_(
+                'Stop waiting after this many seconds, even while Glance '
+                'does not answer; the task goes on in Glance (default: '
+                '%(default)g).%(needs)s'
+            )
+            % {'default': wait.DEFAULT_TIMEOUT, 'needs': needs},
+        )
+        group.add_argument(
+            '--wait-grace-period',
+            metavar='<seconds>',
+            type=_seconds,
+            help=_(
+                'Stop waiting when Glance has not answered for this many '
+                'seconds in a row (a restart or a failover takes less; '
+                'default: %(default)g).%(needs)s'
+            )
+            % {'default': wait.DEFAULT_GRACE, 'needs': needs},
+        )
+
+    def image_proxy(self) -> glance.ImageProxy:
+        """The image proxy of OpenStackClient's client manager, once the
+        token is known to be scoped to a project, as the tasks API needs."""
+        manager = self.app.client_manager
+        access = manager.auth_ref
+        if access is not None and not access.project_id:
+            scope = 'unscoped'
+            for kind in ('system', 'domain'):
+                if getattr(access, kind + '_scoped', False):
+                    scope = kind + '-scoped'
+            raise exceptions.CommandError(
+                _(
+                    'The token is %(scope)s, and the tasks API takes only a '
+                    'project-scoped token, whose service catalog names '
+                    'Glance: authenticate with a project (--os-project-name '
+                    'or OS_PROJECT_NAME)'
+                )
+                % {'scope': scope}
+            )
+        try:
+            image: glance.ImageProxy = manager.image
+        except errors.HANDLED as exc:
+            request = 'GET %s' % (self.catalog_url() or _('the image API'))
+            raise exceptions.CommandError(
+                errors.describe(exc, request)
+            ) from None
+        return image
+
+    def catalog_url(self) -> str | None:
+        """Glance's URL in the service catalog, for messages."""
+        manager = self.app.client_manager
+        with contextlib.suppress(*errors.HANDLED):
+            url: str | None = manager.get_endpoint_for_service_type(
+                'image',
+                region_name=manager.region_name,
+                interface=manager.interface,
+            )
+            return url
+        return None
+
+    def follow(
+        self,
+        image: glance.ImageProxy,
+        task: glance.Task | None,
+        task_id: str,
+        parsed_args: argparse.Namespace,
+    ) -> glance.Task:
+        return wait.follow(
+            image,
+            task,
+            task_id,
+            parsed_args.wait_timeout or wait.DEFAULT_TIMEOUT,
+            parsed_args.wait_grace_period or wait.DEFAULT_GRACE,
+            self.app.stderr,
+        )
+
+    def show(
+        self, parsed_args: argparse.Namespace, task: glance.Task
+    ) -> tuple[tuple[str, ...], list[Any]]:
+        """The task's columns; a failed task is shown, then reported."""
+        nested = parsed_args.formatter not in _TEXT_FORMATTERS
+        info = sorted(format_task(task, nested).items())
+        names = tuple(name for name, _value in info)
+        data = [value for _name, value in info]
+        if task.status == 'failure':
+            self.produce_output(parsed_args, names, data)
+            message = errors.one_line(task.message or '') or '-'
+            raise exceptions.CommandError(
+                _('Task %(id)s failed: %(message)s')
+                % {'id': task.id, 'message': message}
+            )
+        return names, data
+
+    def run(self, parsed_args: argparse.Namespace) -> int:
+        return compat.run_until_broken_pipe(
+            lambda: int(super(_TaskCommand, self).run(parsed_args)),
+            self.app.stdout,
+        )
+
+
+class CreateTask(_TaskCommand):
+    _description = _(
+        'Create a task with the Glance tasks API (POST /v2/tasks), which '
+        'is admin-only by default. Glance deprecates the tasks API: '
+        '"openstack image import" (the interoperable image import) is the '
+        'way to import an image where it works. This command fills the gap '
+        'where the legacy import task is still needed. The task is shown '
+        'as "openstack image task show" shows it.'
+    )
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser: argparse.ArgumentParser = super().get_parser(prog_name)
-        waiting = parser.add_argument_group(_('waiting'))
-        imports = parser.add_argument_group(
-            _('import options'), _('Set keys of the input, over --input.')
+        parser.add_argument(
+            '--type',
+            metavar='<type>',
+            help=_(
+                'Task type. Glance accepts "import" from users; its other '
+                'types are internal and refused here. Required unless '
+                'import options are given, which imply "import".'
+            ),
         )
-        for group, option, metavar, help_text in (
-            (parser, '--type', '<type>', _('Task type, such as import')),
-            (parser, '--input', '<input>', _('JSON object, @PATH or "-"')),
-            (imports, '--import-from', '<url>', _('URL of the image data')),
-            (imports, '--import-from-format', '<format>', _('Its format')),
-            (imports, '--disk-format', '<format>', _('The image\'s format')),
-            (imports, '--container-format', '<format>', _('And container')),
-            (imports, '--name', '<name>', _('Name of the new image')),
-        ):
-            group.add_argument(option, metavar=metavar, help=help_text)
-        for option, help_text in (
-            ('--wait-timeout', _('With --wait, give up after this (3600)')),
-            ('--wait-grace-period', _('Or when Glance fails this long (600)')),
-        ):
-            waiting.add_argument(
-                option, metavar='<seconds>', type=_seconds, help=help_text
-            )
-        for group, option, help_text in (
-            (parser, '--dry-run', _('Check everything; send nothing')),
-            (waiting, '--wait', _('Follow the task to its end, on stderr')),
-        ):
-            group.add_argument(option, action='store_true', help=help_text)
+        parser.add_argument(
+            '--input',
+            metavar='<input>',
+            help=_(
+                'Task input: a JSON object, given inline, as @PATH to read '
+                'it from a file, or as "-" to read it from standard input. '
+                'The single-quoted style of the Glance documentation is '
+                'accepted too. Required unless import options are given.'
+            ),
+        )
+        parser.add_argument(
+            '--dry-run',
+            action='store_true',
+            help=_(
+                'Check the type and input, and show the task that would be '
+                'created, without sending anything to Glance. Like every '
+                'command, it still authenticates first.'
+            ),
+        )
+        imports = parser.add_argument_group(
+            _('import options'),
+            _(
+                'Each sets one key of an import task\'s input, over --input '
+                'if both give it. An import task needs --import-from, '
+                '--import-from-format and --container-format (or their keys '
+                'in --input); Glance finds the disk format itself if none '
+                'is given.'
+            ),
+        )
+        imports.add_argument(
+            '--import-from',
+            metavar='<url>',
+            help=_(
+                'URL that Glance downloads the image data from (import_from; '
+                'Glance allows http URLs, and only the hosts and ports that '
+                'its import filtering options allow)'
+            ),
+        )
+        imports.add_argument(
+            '--import-from-format',
+            metavar='<format>',
+            help=_(
+                'Disk format of the data at that URL (import_from_format), '
+                'such as raw or qcow2'
+            ),
+        )
+        imports.add_argument(
+            '--container-format',
+            metavar='<format>',
+            help=_(
+                'Container format of the new image (container_format in '
+                'image_properties), such as bare'
+            ),
+        )
+        imports.add_argument(
+            '--disk-format',
+            metavar='<format>',
+            help=_(
+                'Disk format of the new image (disk_format in '
+                'image_properties), such as raw or qcow2 (default: the '
+                'format that Glance finds in the data)'
+            ),
+        )
+        imports.add_argument(
+            '--name',
+            metavar='<name>',
+            help=_('Name of the new image (name in image_properties)'),
+        )
         imports.add_argument(
             '--image-property',
             metavar='<key=value>',
             type=task_input.image_property,
             action='append',
             default=[],
-            help=_('Property of the new image (repeat for several)'),
+            help=_(
+                'Set a property of the new image (a key of image_properties; '
+                'repeat option to set multiple properties)'
+            ),
         )
+        waiting = parser.add_argument_group(_('waiting'))
+        waiting.add_argument(
+            '--wait',
+            action='store_true',
+            help=_(
+                'Follow the task until it succeeds or fails, with its '
+                'progress on standard error, then show it. Exit 1 if it '
+                'fails. Ctrl-C stops waiting, not the task.'
+            ),
+        )
+        self.add_wait_options(waiting, create=True)
         return parser
 
     def take_action(
         self, parsed_args: argparse.Namespace
     ) -> tuple[Iterable[str], Iterable[Any]]:
         task_type, body = self._task_request(parsed_args)
-        nested = parsed_args.formatter not in _TEXT_FORMATTERS
         if parsed_args.dry_run:
+            nested = parsed_args.formatter not in _TEXT_FORMATTERS
             column = JSONColumn if nested else _json_text
             return ('type', 'input'), (task_type, column(body))
-        conn = self._connect()
-        url = conn.endpoint_for('image') or '-'
-        image, sent_at, task = None, time.time(), None
+        image = self.image_proxy()
+        sent = time.monotonic()
         try:
-            image = conn.image  # may ask Glance for its versions
-            # Never resent: a POST that reached Glance before its connection
-            # failed, or before a proxy's 503, may have created a task.
-            response = image.post(
-                '/tasks',
-                json={'type': task_type, 'input': body},
-                connect_retries=0,
-                status_code_retries=0,
+            task = glance.create_task(image, task_type, body)
+        except (*errors.HANDLED, errors.NotATask) as exc:
+            request = 'POST ' + glance.url(image, '/tasks', self.catalog_url())
+            cause = errors.describe(exc, request)
+            if not errors.may_have_arrived(exc):
+                raise exceptions.CommandError(cause) from None
+            task = lookup.find_created(
+                image, task_type, body, sent, cause, self.app.stderr
             )
-            sdk_exceptions.raise_from_response(response)
-            data = dict(response.json())
-            data.pop('self', None)  # the link, named as the resource's self
-            task = sdk_task.Task.existing(**data)  # type: ignore[no-untyped-call,unused-ignore]
-        except (TypeError, ValueError):  # JSON but not an object, or none
-            pass
-        except errors.HANDLED as exc:
-            lost = errors.is_passing(exc) and not errors.status_of(exc)
-            if image is None or not lost:
-                scope = _scope(conn) if errors.status_of(exc) == 403 else None
-                message = errors.describe(exc, 'Glance', url, scope)
-                raise exceptions.CommandError(message) from exc
-            task = wait.find_created(
-                image, task_type, body, sent_at, self.app.stderr
-            )
-        if not getattr(task, 'id', None):
-            follow = 'openstack image task list'
-            values = {'request': 'POST /v2/tasks', 'follow': follow}
-            raise exceptions.CommandError(wait.NOT_A_TASK % values)
         if parsed_args.wait:
-            task = self._wait(image, task, parsed_args, url)
-        info = sorted(format_task(task, nested).items())
-        return tuple(name for name, _v in info), [v for _n, v in info]
+            task = self.follow(image, task, task.id, parsed_args)
+        return self.show(parsed_args, task)
 
     def _task_request(
         self, parsed_args: argparse.Namespace
@@ -177,18 +332,18 @@ class CreateTask(command.ShowOne):
                 }
             image_options[key] = value
         importing = bool(task_options or image_options)
-        task_type = 'import' if importing else parsed_args.type
+        given_type = (parsed_args.type or '').strip()
+        task_type = given_type or ('import' if importing else '')
         waits = parsed_args.wait_timeout or parsed_args.wait_grace_period
         if waits and not parsed_args.wait:
             problem = _('--wait-timeout and --wait-grace-period need --wait')
         elif parsed_args.dry_run and parsed_args.wait:
             problem = _('--dry-run creates no task to --wait for')
-        elif importing and parsed_args.type not in (None, 'import'):
-            problem = (
-                _('import options make an import task, not --type %(type)s')
-                % args
-            )
-        elif not (task_type or '').strip():
+        elif importing and task_type != 'import':
+            problem = _(
+                'import options make an import task, not --type %(type)s'
+            ) % {'type': task_type}
+        elif not task_type:
             problem = _('--type is required (or import options)')
         elif parsed_args.input is None and not importing:
             problem = _('--input is required (or import options)')
@@ -210,76 +365,43 @@ class CreateTask(command.ShowOne):
             raise exceptions.CommandError(str(exc)) from None
         return task_type, body
 
-    def _connect(self) -> Any:
-        """Authenticate with the command line's cloud (the input is good)."""
-        app, auth_url = self.app, '-'
-        try:
-            cloud = app.cloud_config.get_one(
-                cloud=app.options.cloud, argparse=app.options, validate=True
-            )
-            conn = connection.Connection(config=cloud)  # type: ignore[no-untyped-call,unused-ignore]
-            auth_url = getattr(conn.session.auth, 'auth_url', None) or '-'
-            conn.session.get_token()
-        except errors.HANDLED as exc:
-            message = errors.describe(exc, 'Keystone', auth_url)
-            raise exceptions.CommandError(message) from exc
-        return conn
 
-    def _wait(
-        self, image: Any, task: Any, parsed_args: argparse.Namespace, url: str
-    ) -> Any:
-        values = {'id': task.id}
-        try:
-            with wait.sigterm_ends_wait():
-                task = wait.wait_for_task(
-                    image.get_task,
-                    task.id,
-                    parsed_args.wait_timeout or wait.DEFAULT_TIMEOUT,
-                    self.app.stderr,
-                    '%s/v2/tasks/%s' % (url, task.id),
-                    grace=parsed_args.wait_grace_period or wait.DEFAULT_GRACE,
-                    status=task.status,
-                )
-        except (KeyboardInterrupt, wait.Terminated):
-            self.app.stderr.write(
-                _(
-                    'Stopped waiting for task %(id)s; it goes on in Glance. '
-                    'Follow it with: openstack image task show %(id)s\n'
-                )
-                % values
-            )
-            raise
-        if task.status != 'success':
-            values['message'] = errors.one_line(task.message or '') or '-'
-            self._failure = _('Task %(id)s failed: %(message)s') % values
-        return task
+class WaitTask(_TaskCommand):
+    _description = _(
+        'Wait for a Glance task to end, then show it. It follows any task, '
+        'whoever created it, with its progress on standard error, and '
+        'exits 0 if the task succeeds and 1 if it fails. A task that has '
+        'already ended is shown at once. Glance tasks cannot be cancelled: '
+        'Ctrl-C stops waiting, not the task.'
+    )
 
-    def run(self, parsed_args: argparse.Namespace) -> int:
-        self._failure = None
-        try:
-            result: int = super().run(parsed_args)
-            self.app.stdout.flush()
-        except BrokenPipeError:  # standard output was closed (| head)
-            # Quietly: nothing more can be written, not even at exit.
-            os.dup2(os.open(os.devnull, os.O_WRONLY), self.app.stdout.fileno())
-            return 141  # 128 + SIGPIPE, as for a process that SIGPIPE ends
-        if self._failure:
-            raise exceptions.CommandError(self._failure)
-        return result
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = super().get_parser(prog_name)
+        parser.add_argument(
+            'task',
+            metavar='<task-id>',
+            help=_('ID of the task to wait for'),
+        )
+        self.add_wait_options(parser, create=False)
+        return parser
+
+    def take_action(
+        self, parsed_args: argparse.Namespace
+    ) -> tuple[Iterable[str], Iterable[Any]]:
+        try:  # Glance makes every task ID a UUID
+            task_id = str(uuid.UUID(parsed_args.task.strip()))
+        except ValueError:
+            raise exceptions.CommandError(
+                _('"%(text)s" is not a task ID: Glance task IDs are UUIDs')
+                % {'text': parsed_args.task}
+            ) from None
+        image = self.image_proxy()
+        task = self.follow(image, None, task_id, parsed_args)
+        return self.show(parsed_args, task)
 
 
 def _json_text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
-
-
-def _scope(conn: Any) -> str | None:
-    """A token's scope if it is not a project's, as keystoneauth says."""
-    get_access = getattr(conn.session.auth, 'get_access', None)
-    access = get_access(conn.session) if get_access else None
-    for scope in ('system', 'domain'):
-        if getattr(access, scope + '_scoped', False):
-            return scope
-    return None
 
 
 def _seconds(text: str) -> float:

@@ -1,0 +1,135 @@
+# SPDX-License-Identifier: Apache-2.0
+
+"""The three requests the plugin sends to Glance's tasks API, through the
+image proxy that OpenStackClient's client manager gives every command."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+import datetime
+import email.utils
+from typing import Any
+from typing import Protocol
+
+from openstack import exceptions as sdk_exceptions
+from openstack.image.v2 import task as sdk_task
+import requests
+
+from osc_image_task import errors
+
+#: How long the answer to the POST is awaited before the command looks for
+#: the task it may have created (a busy Glance answers in well under 1 s).
+POST_TIMEOUT = 60.0
+
+
+class ImageProxy(Protocol):
+    """What the plugin uses of openstacksdk's image proxy (a keystoneauth
+    adapter), which has no types of its own on older releases."""
+
+    def post(self, url: str, **kwargs: Any) -> requests.Response: ...
+
+    def get(self, url: str, **kwargs: Any) -> requests.Response: ...
+
+    def get_endpoint(self, **kwargs: Any) -> str | None: ...
+
+    def get_project_id(self) -> str | None: ...
+
+
+class Task(Protocol):
+    """What the plugin reads of openstacksdk's task resource."""
+
+    id: str
+    type: str
+    status: str
+    message: str | None
+    input: Any
+    created_at: str
+
+    def get(self, key: str, default: Any = None) -> Any: ...
+
+    def __iter__(self) -> Iterator[str]: ...
+
+
+def url(image: ImageProxy, path: str, fallback: str | None = None) -> str:
+    """The URL that the proxy sends a request for ``path`` to, for
+    messages: from ``fallback`` (the catalog's) if Glance's versions
+    cannot be read."""
+    try:
+        base = image.get_endpoint() or fallback
+    except errors.HANDLED:
+        base = fallback
+    return '%s%s' % ((base or '').rstrip('/'), path)
+
+
+def create_task(
+    image: ImageProxy, task_type: str, task_input: dict[str, Any]
+) -> Task:
+    """POST the task once: never again on a reset, a timeout or a status
+    that the cloud's configuration would retry, since the first POST may
+    have created it."""
+    response = image.post(
+        '/tasks',
+        json={'type': task_type, 'input': task_input},
+        connect_retries=0,
+        status_code_retries=0,
+        retriable_status_codes=[],
+        timeout=POST_TIMEOUT,
+    )
+    return _task(response)
+
+
+def get_task(image: ImageProxy, task_id: str, timeout: float) -> Task:
+    """GET one task, the answer awaited for ``timeout`` seconds at most.
+    A connection that fails is not tried again here: the caller's loop
+    does that, within its own time limit (the cloud's retries of an
+    answer's status still apply)."""
+    return _task(
+        image.get('/tasks/' + task_id, timeout=timeout, connect_retries=0)
+    )
+
+
+def recent_tasks(
+    image: ImageProxy, timeout: float
+) -> tuple[list[dict[str, Any]], datetime.datetime | None]:
+    """The newest tasks first (the list leaves out their input), and the
+    time by Glance's clock when it answered (its ``Date`` header)."""
+    response = image.get(
+        '/tasks',
+        params={'sort_key': 'created_at', 'sort_dir': 'desc'},
+        timeout=timeout,
+    )
+    sdk_exceptions.raise_from_response(response)
+    try:
+        tasks = response.json()['tasks']
+    except (KeyError, TypeError, ValueError):
+        raise errors.NotATask() from None
+    if not isinstance(tasks, list):
+        raise errors.NotATask()
+    date = response.headers.get('Date')
+    when = email.utils.parsedate_to_datetime(date) if date else None
+    return [task for task in tasks if isinstance(task, dict)], when
+
+
+def created_at(task: dict[str, Any] | Task) -> datetime.datetime | None:
+    """A task's creation time (Glance writes ISO 8601 in UTC)."""
+    text = task.get('created_at')
+    try:
+        when = datetime.datetime.fromisoformat(str(text).replace('Z', ''))
+    except ValueError:
+        return None
+    return when.replace(tzinfo=datetime.timezone.utc)
+
+
+def _task(response: requests.Response) -> Task:
+    sdk_exceptions.raise_from_response(response)
+    try:
+        data = dict(response.json())
+    except (TypeError, ValueError):  # not JSON, or not an object
+        raise errors.NotATask() from None
+    data.pop('self', None)  # the link, named as the resource's self
+    if not isinstance(data.get('id'), str) or not data['id']:
+        raise errors.NotATask()
+    if not isinstance(data.get('status'), str) or not data['status']:
+        raise errors.NotATask()
+    task: Task = sdk_task.Task.existing(**data)  # type: ignore[no-untyped-call,unused-ignore]
+    return task
