@@ -50,6 +50,16 @@ class Task(Protocol):
     def __iter__(self) -> Iterator[str]: ...
 
 
+def why_unreachable(session: Any, url: str) -> BaseException | None:
+    """Why Glance's version document at ``url`` cannot be read, if it
+    cannot: openstacksdk reports only that no version was found."""
+    try:
+        session.get(url, authenticated=False, raise_exc=False, timeout=60)
+    except errors.HANDLED as exc:
+        return exc
+    return None
+
+
 def url(image: ImageProxy, path: str, fallback: str | None = None) -> str:
     """The URL that the proxy sends a request for ``path`` to, for
     messages: from ``fallback`` (the catalog's) if Glance's versions
@@ -92,11 +102,14 @@ def recent_tasks(
     image: ImageProxy, timeout: float
 ) -> tuple[list[dict[str, Any]], datetime.datetime | None]:
     """The newest tasks first (the list leaves out their input), and the
-    time by Glance's clock when it answered (its ``Date`` header)."""
+    time by Glance's clock when it answered (its ``Date`` header). Not
+    retried here: the lookup looks again itself, within its own time."""
     response = image.get(
         '/tasks',
         params={'sort_key': 'created_at', 'sort_dir': 'desc'},
         timeout=timeout,
+        connect_retries=0,
+        status_code_retries=0,
     )
     sdk_exceptions.raise_from_response(response)
     try:

@@ -46,12 +46,13 @@ def find_created(
     sent: float,
     cause: str,
     stream: TextIO,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] | None = None,
+    sleep: Callable[[float], None] | None = None,
 ) -> glance.Task:
     """The one task that the lost POST created, sent at ``sent`` (by
     ``clock``) and lost for ``cause`` (a message of
     :func:`errors.describe`); else :class:`OutcomeUnknown`."""
+    clock, sleep = clock or time.monotonic, sleep or time.sleep
     started = clock()
     values: dict[str, Any] = {'cause': cause, 'looked': 0.0}
     _write(stream, _LOOKING, values)
@@ -62,7 +63,11 @@ def find_created(
         except (*errors.HANDLED, errors.NotATask) as exc:
             listing = 'GET ' + glance.url(image, '/tasks')
             values.update(error=errors.describe(exc, listing))
-            raise OutcomeUnknown(_NOT_ASKED % values) from None
+            left = LOOK_FOR - (clock() - started) - LOOK_EVERY
+            if not errors.is_passing(exc) or left < 0:
+                raise OutcomeUnknown(_NOT_ASKED % values) from None
+            sleep(LOOK_EVERY)  # a gateway that passes on: look again
+            continue
         values.update(
             looked=clock() - started, ids=', '.join(t.id for t in found)
         )

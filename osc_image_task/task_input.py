@@ -21,13 +21,18 @@ from osc_image_task.i18n import _
 
 #: The largest input accepted, in bytes of UTF-8.
 MAX_INPUT_BYTES = 1024 * 1024
-#: What an import task cannot succeed without (Glance accepts the task,
-#: then fails it): each key, where it stands ('' for the top of the input),
-#: and the option that sets it. Glance fills in disk_format itself.
-IMPORT_NEEDS = (
-    ('import_from', '', '--import-from'),
-    ('import_from_format', '', '--import-from-format'),
-    ('container_format', 'image_properties', '--container-format'),
+#: What an import task cannot succeed without, found against Glance 26 and
+#: 33: each key, where it stands ('' for the top of the input), and the
+#: option that sets it. Glance refuses a task without import_from; it
+#: accepts one without the others, then fails it. import_from_format must
+#: be there, whatever its value (Glance does not use it); container_format
+#: must be a non-empty string. Glance fills in disk_format itself where it
+#: inspects the data (with qemu-img), so that is not demanded.
+IMPORT_NEEDS: tuple[tuple[str, str, str, bool], ...] = (
+    # key, where, option, whether it must be a non-empty string
+    ('import_from', '', '--import-from', True),
+    ('import_from_format', '', '--import-from-format', False),
+    ('container_format', 'image_properties', '--container-format', True),
 )
 #: Glance's internal task types, refused, and the API that makes each.
 INTERNAL_TYPES = {
@@ -229,11 +234,11 @@ def check_task(task_type: str, body: dict[str, Any]) -> None:
             )
         )
     missing = []
-    for key, where, option in IMPORT_NEEDS:
-        value = (properties if where else body).get(key)
-        if value is None or value == '':
+    for key, where, option, string in IMPORT_NEEDS:
+        place = properties if where else body
+        if key not in place or (string and place[key] in (None, '')):
             missing.append(_NEEDED[where] % {'key': key, 'option': option})
-        elif not isinstance(value, str):
+        elif string and not isinstance(place[key], str):
             raise TaskInputError(
                 _(
                     '%(key)s in the input of an import task must be a JSON '

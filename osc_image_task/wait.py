@@ -42,7 +42,7 @@ FOLLOW = 'openstack image task wait %(id)s'
 
 #: A function that asks Glance for a task, given its ID and how long the
 #: answer may take.
-GetTask = Callable[[str, float], Any]
+GetTask = Callable[[str, float], glance.Task]
 
 
 class WaitError(exceptions.CommandError):  # type: ignore[misc,unused-ignore]
@@ -91,7 +91,7 @@ def follow(
     seen yet); after Ctrl-C or SIGTERM, say how to follow it again."""
     url = glance.url(image, '/tasks/' + task_id)
 
-    def get_task(task_id: str, seconds: float) -> Any:
+    def get_task(task_id: str, seconds: float) -> glance.Task:
         return glance.get_task(image, task_id, seconds)
 
     try:
@@ -121,7 +121,7 @@ def wait_for_task(
     sleep: Callable[[float], None] | None = None,
     grace: float = DEFAULT_GRACE,
     status: str | None = 'pending',
-) -> Any:
+) -> glance.Task:
     """Poll a task until its status is final and return it, through
     ``grace`` seconds in a row of passing failures; ``status`` is the one
     last seen (``None``: ask at once). No poll outlasts ``timeout``, nor
@@ -138,8 +138,9 @@ def wait_for_task(
     while True:
         sleep(max(0.0, min(delay, start + timeout - clock())))
         # The poll may take the time left, and no more.
-        grace_ends = outage is not None and outage + grace < start + timeout
-        limit = outage + grace if grace_ends else start + timeout
+        limit, grace_ends = start + timeout, False
+        if outage is not None and outage + grace < limit:
+            limit, grace_ends = outage + grace, True
         seconds = limit - clock()
         try:
             if seconds < MIN_POLL_TIME:
@@ -190,12 +191,12 @@ class _OutOfTime(Exception):
 
 
 def _fatal(exc: BaseException, values: dict[str, Any]) -> WaitError:
-    if errors.status_of(exc) == 404:
-        return WaitError(_NOT_FOUND % values)
     # keystoneauth's own HTTP errors come from renewing the token: Glance's
     # answers are openstacksdk's.
     if isinstance(exc, ksa_exceptions.HttpError):
         return WaitError(_NOT_RENEWED % values)
+    if errors.status_of(exc) == 404:
+        return WaitError(_NOT_FOUND % values)
     return WaitError(_FAILED % values)
 
 

@@ -117,10 +117,24 @@ class _TaskCommand(command.ShowOne):
             )
         try:
             image: glance.ImageProxy = manager.image
-        except errors.HANDLED as exc:
-            request = 'GET %s' % (self.catalog_url() or _('the image API'))
+        except errors.HANDLED as exc:  # Glance's versions cannot be read
+            url = self.catalog_url()
+            if not url:
+                raise exceptions.CommandError(
+                    _(
+                        "The token's service catalog has no image (Glance) "
+                        'endpoint for interface %(interface)s in region '
+                        '%(region)s: check --os-interface and '
+                        '--os-region-name'
+                    )
+                    % {
+                        'interface': manager.interface,
+                        'region': manager.region_name or '-',
+                    }
+                ) from None
+            cause = glance.why_unreachable(manager.session, url) or exc
             raise exceptions.CommandError(
-                errors.describe(exc, request)
+                errors.describe(cause, 'GET ' + url)
             ) from None
         return image
 

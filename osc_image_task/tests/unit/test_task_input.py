@@ -164,26 +164,64 @@ class TestCheck(base.TestCase):
         task_input.check_task('import', fakes.import_input())
         task_input.check_task('export', {})
 
-    def test_missing_keys(self):
+    def test_missing_keys_are_named_with_their_options(self):
         body = fakes.import_input()
         del body['import_from'], body['image_properties']
         self.assertRefused(
-            'missing: import_from, image_properties', 'import', body
+            'without import_from (--import-from), container_format in '
+            'image_properties (--container-format)',
+            'import',
+            body,
         )
 
+    def test_container_format_is_needed(self):
+        # Glance accepts these tasks, then fails them: it cannot store an
+        # image without a container format.
+        for properties in ({}, {'name': 'x'}, {'disk_format': 'raw'}):
+            body = dict(fakes.import_input(), image_properties=properties)
+            self.assertRefused('--container-format', 'import', body)
+        body = fakes.import_input()
+        del body['image_properties']
+        self.assertRefused('--container-format', 'import', body)
+
+    def test_disk_format_is_not_needed(self):
+        # Glance finds it in the data.
+        body = dict(
+            fakes.import_input(), image_properties={'container_format': 'b'}
+        )
+        task_input.check_task('import', body)
+
+    def test_empty_strings_are_missing(self):
+        for key in ('import_from', 'container_format'):
+            body = fakes.import_input()
+            body['image_properties']['container_format'] = 'bare'
+            place = body if key == 'import_from' else body['image_properties']
+            for value in ('', None):
+                place[key] = value
+                self.assertRefused('without %s' % key, 'import', body)
+
+    def test_only_the_presence_of_import_from_format_matters(self):
+        # Glance does not use its value; a task without it fails.
+        for value in ('', None, 'foo', 1):
+            body = dict(fakes.import_input(), import_from_format=value)
+            task_input.check_task('import', body)
+        body = fakes.import_input()
+        del body['import_from_format']
+        self.assertRefused('(--import-from-format)', 'import', body)
+
     def test_wrong_kinds(self):
-        for key, value, kind in (
-            ('import_from', '', 'string'),
-            ('import_from_format', 3, 'string'),
-            ('image_properties', [], 'object'),
-        ):
+        for key, value in (('import_from', 3), ('import_from', ['x'])):
             body = dict(fakes.import_input(), **{key: value})
             self.assertRefused(
-                '%s in the input of an import task must be' % key,
+                '%s in the input of an import task must be a JSON string'
+                % key,
                 'import',
                 body,
             )
-            self.assertRefused('non-empty JSON %s' % kind, 'import', body)
+        body = dict(fakes.import_input(), image_properties=[])
+        self.assertRefused('must be a JSON object', 'import', body)
+        body['image_properties'] = {'container_format': True}
+        self.assertRefused('container_format in the input', 'import', body)
 
     def test_internal_types(self):
         self.assertRefused(

@@ -7,6 +7,7 @@ import io
 from keystoneauth1 import exceptions as ksa_exceptions
 from openstack import exceptions as sdk_exceptions
 
+from osc_image_task import errors
 from osc_image_task import wait
 from osc_image_task.tests import base
 from osc_image_task.tests.unit import fakes
@@ -24,10 +25,12 @@ class TestWaitForTask(base.TestCase):
         self.stream = io.StringIO()
 
     def wait(self, *answers, timeout=3600.0):
-        answers = iter(answers)
+        answers, start = iter(answers), self.clock.now
 
-        def get_task(task_id):
+        def get_task(task_id, seconds):
             self.assertEqual(fakes.TASK_ID, task_id)
+            # No poll may outlast the wait.
+            self.assertEqual(start + timeout - self.clock.now, seconds)
             answer = next(answers)
             if isinstance(answer, Exception):
                 raise answer
@@ -45,6 +48,21 @@ class TestWaitForTask(base.TestCase):
 
     def lines(self):
         return self.stream.getvalue().splitlines()
+
+    def test_an_unknown_status_is_asked_at_once(self):
+        answers = iter(['success'])
+        task = wait.wait_for_task(
+            lambda task_id, seconds: FakeTask(next(answers)),
+            fakes.TASK_ID,
+            10.0,
+            self.stream,
+            'http://x',
+            clock=self.clock.monotonic,
+            sleep=self.clock.sleep,
+            status=None,
+        )
+        self.assertEqual('success', task.status)
+        self.assertEqual([0.0], self.clock.sleeps)
 
     def test_until_the_end(self):
         for final in wait.FINAL_STATUSES:
@@ -65,14 +83,15 @@ class TestWaitForTask(base.TestCase):
         exc = self.assertRaises(
             wait.WaitError, self.wait, *(['processing'] * 10), timeout=2
         )
-        self.assertIn('still processing after 2 s', str(exc))
+        self.assertIn('Stopped waiting after 2.0 s', str(exc))
+        self.assertIn('was processing when Glance last answered', str(exc))
         self.assertLessEqual(self.clock.now, 2.0)
 
     def test_timeout_while_pending(self):
         exc = self.assertRaises(
             wait.WaitError, self.wait, *(['pending'] * 10), timeout=1
         )
-        self.assertIn('still pending after 1 s', str(exc))
+        self.assertIn('was pending', str(exc))
 
     def test_pending_warning_once(self):
         self.wait(*(['pending'] * 60), 'success')
@@ -86,18 +105,18 @@ class TestWaitForTask(base.TestCase):
             self.wait,
             sdk_exceptions.NotFoundException(http_status=404),
         )
+        self.assertIn('Glance has no task ' + fakes.TASK_ID, str(exc))
         self.assertIn('Glance answered HTTP 404', str(exc))
-        self.assertIn('while waiting for task ' + fakes.TASK_ID, str(exc))
 
     def test_glance_cannot_be_asked(self):
         # A failure that does not pass (passing ones: test_wait_faults).
         exc = self.assertRaises(
             wait.WaitError, self.wait, ksa_exceptions.SSLError()
         )
-        self.assertIn('TLS failed with Glance at http://x/', str(exc))
+        self.assertIn('TLS failed on GET http://x/', str(exc))
         self.assertIn('while waiting for task ' + fakes.TASK_ID, str(exc))
 
     def test_not_a_task(self):
-        for answer in (FakeTask(None), FakeTask(''), TypeError()):
+        for answer in (errors.NotATask(),):
             exc = self.assertRaises(wait.WaitError, self.wait, answer)
             self.assertIn('not a task', str(exc))

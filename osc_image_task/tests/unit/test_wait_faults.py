@@ -1,13 +1,11 @@
 # SPDX-License-Identifier: Apache-2.0
 
-"""``--wait`` through outages, tokens that end, SIGTERM, the poll
-schedule, and the search for a task whose creation's answer was lost."""
+"""Waiting through outages, a Glance that hangs, tokens that end,
+SIGTERM, the poll schedule, and a closed standard output."""
 
 from __future__ import annotations
 
-import datetime
 import io
-import json
 import os
 import signal
 import threading
@@ -20,18 +18,11 @@ from openstack import exceptions as sdk_exceptions
 from openstack.image.v2 import task as sdk_task
 import testtools
 
+from osc_image_task import compat
 from osc_image_task import wait
-from osc_image_task.tests import base
 from osc_image_task.tests.unit import fakes
 
 URL = 'http://glance.example:9292/v2/tasks/T1'
-# What the lookup may use of openstacksdk's image proxy.
-IMAGE_API = ['tasks', 'get_task', 'get_project_id']
-INPUT = {
-    'import_from': 'http://127.0.0.1:8000/cirros.img',
-    'import_from_format': 'qcow2',
-    'image_properties': {'name': 'café', 'disk_format': 'qcow2'},
-}
 
 
 def refused():
@@ -44,19 +35,29 @@ def gateway(status):
     )
 
 
+class Hang:
+    """A Glance that does not answer: the poll takes all the time it is
+    given, then times out."""
+
+
 class Scripted:
-    """get_task answering from a script: a status or an exception each
-    call; the last entry repeats. Each answer takes 0.02 s."""
+    """get_task answering from a script: a status, an exception or a Hang
+    each call; the last entry repeats. Each answer takes 0.02 s."""
 
     def __init__(self, clock, script):
         self.clock = clock
         self.script = list(script)
         self.calls = []
+        self.limits = []
 
-    def __call__(self, task_id):
+    def __call__(self, task_id, seconds):
         self.calls.append(self.clock.now)
-        self.clock.now += 0.02
+        self.limits.append(seconds)
         item = self.script.pop(0) if len(self.script) > 1 else self.script[0]
+        if isinstance(item, Hang):
+            self.clock.now += seconds
+            raise ksa_exceptions.ConnectTimeout('read timed out')
+        self.clock.now += 0.02
         if isinstance(item, BaseException):
             raise item
         return sdk_task.Task(id=task_id, status=item, message='')
@@ -110,10 +111,9 @@ class TestWaitThroughOutages(testtools.TestCase):
             script = ['processing', failure, failure, failure, 'success']
             task = self.wait(script)
             self.assertEqual('success', task.status)
-            (began,) = self.lines('did not answer')
-            self.assertIn('T1', began)
-            (ended,) = self.lines('answered again after 7 s')
-            self.assertIn('openstack image task show T1', ended)
+            (began,) = self.lines('polling task T1 goes on')
+            self.assertIn('--wait-grace-period', began)
+            (ended,) = self.lines('answered again after 7.')
             self.assertIn('stays processing', ended)
 
     def test_polls_back_off_during_an_outage(self):
@@ -124,7 +124,7 @@ class TestWaitThroughOutages(testtools.TestCase):
     def test_two_outages_warn_twice(self):
         script = ['processing', refused(), 'processing', refused(), 'success']
         self.wait(script)
-        self.assertEqual(2, len(self.lines('did not answer')))
+        self.assertEqual(2, len(self.lines('polling task T1 goes on')))
         self.assertEqual(2, len(self.lines('answered again')))
 
     def test_gives_up_after_the_grace_period(self):
@@ -132,7 +132,7 @@ class TestWaitThroughOutages(testtools.TestCase):
             wait.WaitError, self.wait, ['processing', refused()], grace=30.0
         )
         self.assertIn('has not answered for 3', str(exc))
-        self.assertIn('openstack image task show T1', str(exc))
+        self.assertIn('openstack image task wait T1', str(exc))
         self.assertIn('processing', str(exc))
         self.assertGreaterEqual(self.clock.now, 30.0)
         self.assertLess(self.clock.now, 30.0 + wait.MAX_DELAY + 1)
@@ -141,8 +141,23 @@ class TestWaitThroughOutages(testtools.TestCase):
         exc = self.assertRaises(
             wait.WaitError, self.wait, ['processing', refused()], timeout=20
         )
-        self.assertIn('Task T1 is still processing after 20 s', str(exc))
-        self.assertLess(self.clock.now, 21.0)
+        self.assertIn('Stopped waiting after 20.0 s', str(exc))
+        self.assertIn('task T1 was processing', str(exc))
+        self.assertLessEqual(self.clock.now, 20.0)
+
+    def test_a_hung_glance_is_waited_for_no_longer_than_the_timeout(self):
+        exc = self.assertRaises(
+            wait.WaitError, self.wait, ['processing', Hang()], timeout=6
+        )
+        self.assertEqual(6.0, self.clock.now)
+        self.assertIn('Stopped waiting after 6.0 s', str(exc))
+        self.assertEqual(6.0 - 0.25, self.get_task.limits[0])
+
+    def test_a_hung_glance_in_an_outage_ends_with_the_grace_period(self):
+        script = ['processing', refused(), Hang()]
+        exc = self.assertRaises(wait.WaitError, self.wait, script, grace=10)
+        self.assertIn('has not answered for 10.0 s', str(exc))
+        self.assertLess(self.clock.now, 11.0)
 
     def test_permanent_answers_end_the_wait_at_once(self):
         for failure in (
@@ -154,8 +169,8 @@ class TestWaitThroughOutages(testtools.TestCase):
                 wait.WaitError, self.wait, ['processing', failure]
             )
             self.assertEqual(2, len(self.get_task.calls))
-            self.assertIn('openstack image task show T1', str(exc))
-            self.assertEqual([], self.lines('did not answer'))
+            self.assertIn('openstack image task wait T1', str(exc))
+            self.assertEqual([], self.lines('goes on'))
 
     def test_a_token_that_cannot_be_renewed_gets_one_line(self):
         renewal = ksa_exceptions.NotFound(http_status=404)
@@ -163,7 +178,7 @@ class TestWaitThroughOutages(testtools.TestCase):
             wait.WaitError, self.wait, ['processing', renewal]
         )
         self.assertIn('cannot be renewed', str(exc))
-        self.assertIn('openstack image task show T1', str(exc))
+        self.assertIn('openstack image task wait T1', str(exc))
         self.assertEqual(2, len(self.get_task.calls))
 
 
@@ -179,84 +194,20 @@ class TestSigterm(testtools.TestCase):
                 time.sleep(5)  # the handler raises before this ends
         self.assertIs(before, signal.getsignal(signal.SIGTERM))
 
-    def test_terminated_exits_143(self):
-        self.assertEqual(143, wait.Terminated(128 + signal.SIGTERM).code)
+    def test_sigterm_says_how_to_follow_the_task(self):
+        def get_task(url, **kwargs):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler raises before this ends
 
-
-def listed(task_id, created_at, owner='P1', task_type='import'):
-    return sdk_task.Task(
-        id=task_id, created_at=created_at, owner_id=owner, type=task_type
-    )
-
-
-class TestFindCreated(testtools.TestCase):
-    POST_AT = datetime.datetime(
-        2026, 12, 1, 20, tzinfo=datetime.timezone.utc
-    ).timestamp()
-
-    def find(self, tasks, inputs):
-        self.image = mock.Mock(spec=IMAGE_API)
-        self.image.get_project_id.return_value = 'P1'
-        self.image.tasks.return_value = iter(tasks)
-        self.image.get_task.side_effect = lambda task_id: sdk_task.Task(
-            id=task_id, input=inputs[task_id]
-        )
-        self.stream = io.StringIO()
-        return wait.find_created(
-            self.image, 'import', dict(INPUT), self.POST_AT, self.stream
-        )
-
-    def test_the_one_task_with_this_input_is_the_one_created(self):
-        task = self.find(
-            [
-                listed('new', '2026-12-01T20:00:01Z'),
-                listed('other', '2026-12-01T19:59:59Z'),
-            ],
-            {'new': dict(INPUT), 'other': {'import_from': 'x'}},
-        )
-        self.assertEqual('new', task.id)
-        self.assertIn('Glance created task new', self.stream.getvalue())
-        self.image.tasks.assert_called_once_with(
-            sort_key='created_at', sort_dir='desc'
-        )
-
-    def test_none_created_says_trying_again_is_safe(self):
-        tasks = [
-            listed('theirs', '2026-12-01T20:00:01Z', owner='P2'),
-            listed('typed', '2026-12-01T20:00:01Z', task_type='x'),
-            listed('old', '2026-12-01T19:50:00Z'),
-            listed('older', '2026-12-01T19:40:00Z'),
-        ]
-        exc = self.assertRaises(wait.WaitError, self.find, tasks, {})
-        self.assertIn('no task was created', str(exc))
-        self.assertIn('trying again is safe', str(exc))
-        # Older tasks, other projects' and other types are not fetched.
-        self.image.get_task.assert_not_called()
-
-    def test_several_matches_are_all_named(self):
-        tasks = [
-            listed('b', '2026-12-01T20:00:01Z'),
-            listed('a', '2026-12-01T19:59:30Z'),
-        ]
-        same = {'a': dict(INPUT), 'b': dict(INPUT)}
-        exc = self.assertRaises(wait.WaitError, self.find, tasks, same)
-        self.assertIn('tasks b, a have this input', str(exc))
-
-    def test_glance_unreachable_says_the_task_may_exist(self):
-        tasks = mock.Mock(side_effect=refused())
-        self.image = None
-        image = mock.Mock(spec=IMAGE_API)
-        image.tasks = tasks
+        image = mock.Mock(spec=['get', 'get_endpoint'])
+        image.get_endpoint.return_value = 'http://x/v2'
+        image.get.side_effect = get_task
+        stream = io.StringIO()
         exc = self.assertRaises(
-            wait.WaitError,
-            wait.find_created,
-            image,
-            'import',
-            dict(INPUT),
-            self.POST_AT,
-            io.StringIO(),
+            wait.Terminated, wait.follow, image, None, 'T1', 60, 60, stream
         )
-        self.assertIn('may or may not exist', str(exc))
+        self.assertEqual(143, exc.code)
+        self.assertIn('openstack image task wait T1', stream.getvalue())
 
 
 class ClosedPipe(io.StringIO):
@@ -273,19 +224,38 @@ class ClosedPipe(io.StringIO):
         return self.fd
 
 
-class TestClosedStdout(base.CommandTestCase):
-    def test_a_closed_stdout_ends_quietly_with_141(self):
-        self.answer_post()
-        self.answer_polls({'json': fakes.task_attrs(status='success')})
+class TestClosedStdout(testtools.TestCase):
+    def closed_stdout(self, cliff):
+        self.useFixture(
+            fixtures.MockPatch(
+                'osc_image_task.compat._release', return_value=cliff
+            )
+        )
         target = self.useFixture(fixtures.TempDir()).join('stdout')
         fd = os.open(target, os.O_WRONLY | os.O_CREAT)
         self.addCleanup(os.close, fd)
-        self.app.stdout = ClosedPipe(fd)
-        parsed = self.parse(
-            '--type',
-            'import',
-            '--input',
-            json.dumps(fakes.IMPORT_INPUT),
-            '--wait',
+        return ClosedPipe(fd)
+
+    def assertSilenced(self, stdout):
+        # Nothing more reaches the closed pipe, not even at exit.
+        self.assertEqual(
+            os.stat(os.devnull).st_rdev, os.fstat(stdout.fd).st_rdev
         )
-        self.assertEqual(141, self.cmd.run(parsed))
+
+    def test_old_cliff_gets_141(self):
+        stdout = self.closed_stdout((3, 8))
+        self.assertEqual(141, compat.run_until_broken_pipe(lambda: 0, stdout))
+        self.assertSilenced(stdout)
+
+    def test_newer_cliff_returns_141_itself(self):
+        stdout = self.closed_stdout((3, 9))
+        self.assertRaises(
+            BrokenPipeError, compat.run_until_broken_pipe, lambda: 0, stdout
+        )
+        self.assertSilenced(stdout)
+
+    def test_no_descriptor_is_left_open(self):
+        stdout = self.closed_stdout((3, 8))
+        before = len(os.listdir('/proc/self/fd'))
+        compat.run_until_broken_pipe(lambda: 0, stdout)
+        self.assertEqual(before, len(os.listdir('/proc/self/fd')))

@@ -4,12 +4,11 @@
 Keystone and Glance that requests-mock plays."""
 
 import json
-import time
-from unittest import mock
 
 from osc_lib import exceptions
 import requests
 
+from osc_image_task import glance
 from osc_image_task.tests import base
 from osc_image_task.tests.unit import fakes
 from osc_image_task.v2 import task
@@ -53,7 +52,7 @@ class TestCreate(base.CommandTestCase):
         self.answer_post()
         shown = self.run_cmd('--type', 'import', '--input', GOOD)
 
-        (post,) = self.sent('POST')[1:]  # after the token request
+        (post,) = self.sent('POST')
         self.assertEqual(fakes.TASKS_URL, post.url)
         self.assertEqual(
             {'type': 'import', 'input': fakes.IMPORT_INPUT}, post.json()
@@ -80,7 +79,7 @@ class TestCreate(base.CommandTestCase):
             "'container_format': 'bare',},}",
         )
         self.assertEqual(
-            fakes.IMPORT_INPUT, self.sent('POST')[1].json()['input']
+            fakes.IMPORT_INPUT, self.sent('POST')[0].json()['input']
         )
 
     def test_import_options_build_and_override_the_input(self):
@@ -95,7 +94,7 @@ class TestCreate(base.CommandTestCase):
             '--image-property',
             ' os_distro =cirros',
         )
-        sent = self.sent('POST')[1].json()
+        sent = self.sent('POST')[0].json()
         self.assertEqual('import', sent['type'])
         expected = fakes.import_input()
         expected['import_from_format'] = 'raw'
@@ -112,9 +111,36 @@ class TestCreate(base.CommandTestCase):
     def test_unknown_types_are_left_to_glance(self):
         self.answer_post(json=fakes.task_attrs(type='export'))
         self.run_cmd('--type', 'export', '--input', '{}')
-        self.assertEqual('export', self.sent('POST')[1].json()['type'])
+        self.assertEqual('export', self.sent('POST')[0].json()['type'])
 
-    def test_dry_run_needs_no_cloud(self):
+    def test_the_type_is_stripped(self):
+        self.answer_post()
+        self.run_cmd('--type', ' import ', '--input', GOOD)
+        self.assertEqual('import', self.sent('POST')[0].json()['type'])
+
+    def test_import_options_alone_make_an_import_task(self):
+        self.answer_post()
+        self.run_cmd(
+            '--import-from',
+            'http://127.0.0.1:8000/x.img',
+            '--import-from-format',
+            'raw',
+            '--container-format',
+            'bare',
+        )
+        sent = self.sent('POST')[0].json()
+        self.assertEqual('import', sent['type'])
+        self.assertEqual(
+            {'container_format': 'bare'}, sent['input']['image_properties']
+        )
+
+    def test_the_post_is_sent_once_with_a_bounded_wait(self):
+        self.answer_post()
+        self.run_cmd('--type', 'import', '--input', GOOD)
+        (post,) = self.sent('POST')
+        self.assertEqual(glance.POST_TIMEOUT, post.timeout)
+
+    def test_dry_run_sends_nothing_to_glance(self):
         parsed = self.parse('--input', GOOD, '--name', 'x', '--dry-run')
         columns, data = self.cmd.take_action(parsed)
         self.assertEqual(('type', 'input'), columns)
@@ -123,7 +149,22 @@ class TestCreate(base.CommandTestCase):
             'x', data[1].machine_readable()['image_properties']['name']
         )
         self.assertEqual([], self.sent())
-        self.app.cloud_config.get_one.assert_not_called()
+
+
+class TestScope(base.CommandTestCase):
+    def test_a_token_without_a_project_is_refused_before_glance(self):
+        for scope in ('unscoped', 'domain-scoped', 'system-scoped'):
+            self.token.pop('token')  # a new token of that scope
+            self.token.__init__(user_id='admin-id')
+            if scope == 'domain-scoped':
+                self.token.set_domain_scope(id='d-id', name='Default')
+            elif scope == 'system-scoped':
+                self.token.set_system_scope()
+            self.app.client_manager = self.client_manager()
+            message = self.assertRefused(
+                'The token is %s' % scope, '--type', 'import', '--input', GOOD
+            )
+            self.assertIn('--os-project-name', message)
 
 
 class TestRefusedBeforeSending(base.CommandTestCase):
@@ -147,13 +188,23 @@ class TestRefusedBeforeSending(base.CommandTestCase):
             ('must be a JSON object', '[]'),
             ('nor valid single-quoted input at line 1', '{"a": '),
             ('nor valid single-quoted input', "{'a': 0x10}"),
-            ('an import task needs', '{}'),
+            ('cannot succeed without import_from', '{}'),
             (
-                'import_from in the input of an import task',
-                json.dumps(dict(fakes.IMPORT_INPUT, import_from='')),
+                '--container-format',
+                json.dumps(dict(fakes.IMPORT_INPUT, image_properties={})),
             ),
         ):
             self.assertRefused(message, '--type', 'import', '--input', text)
+
+    def test_import_options_without_a_container_format(self):
+        message = self.assertRefused(
+            'container_format in image_properties (--container-format)',
+            '--import-from',
+            'http://127.0.0.1:8000/x.img',
+            '--import-from-format',
+            'raw',
+        )
+        self.assertNotIn('import_from ', message)
 
     def test_internal_types(self):
         for name in ('api_image_import', 'location_import'):
@@ -187,6 +238,7 @@ class TestServerFaults(base.CommandTestCase):
         )
         self.assertIn(message, str(exc))
         self.assertNotIn('\n', str(exc))
+        self.assertNotIn('safe', str(exc))
         self.assertEqual(sends, len(self.task_posts()))
         return str(exc)
 
@@ -200,7 +252,7 @@ class TestServerFaults(base.CommandTestCase):
             headers={'Content-Type': fakes.HTML},
             json=None,
         )
-        message = self.assertFails('Glance rejected the task (HTTP 400): ')
+        message = self.assertFails('Glance rejected the request (HTTP 400): ')
         # Glance's words pass through, without the markup or the schema.
         self.assertIn("does not match schema 'task'", message)
         self.assertNotIn('Failed validating', message)
@@ -217,61 +269,41 @@ class TestServerFaults(base.CommandTestCase):
             "admin-only by default (Glance policy 'tasks_api_access')"
         )
 
-    def test_server_error(self):
-        self.answer_post(500, text='boom', json=None)
+    def test_server_error_keeps_the_request_id(self):
+        self.answer_post(
+            500,
+            text='boom',
+            json=None,
+            headers={'X-OpenStack-Request-ID': 'req-42'},
+        )
         message = self.assertFails('Glance failed (HTTP 500) on POST ')
         self.assertIn(fakes.TASKS_URL, message)
+        self.assertIn('req-42', message)
 
     def test_glance_unreachable_before_the_post(self):
-        self.requests.get(
-            fakes.GLANCE_URL + '/', exc=requests.exceptions.ConnectionError
-        )
-        message = self.assertFails('image API at ' + fakes.GLANCE_URL, 0)
-        self.assertNotIn('may or may not', message)
+        for exc, words in (
+            (requests.exceptions.ConnectionError, 'Cannot connect to Glance'),
+            (requests.exceptions.SSLError, '--os-cacert'),
+        ):
+            self.requests.get(fakes.GLANCE_URL + '/', exc=exc)
+            message = self.assertFails(words, sends=0)
+            self.assertIn('GET ' + fakes.GLANCE_URL, message)
 
-    def test_a_proxys_503_is_not_resent(self):
-        self.answer_post(
-            503,
-            text='<html><body>No server</body></html>',
-            json=None,
-            headers={'Content-Type': fakes.HTML},
-        )
-        self.assertIn('No server', self.assertFails('(HTTP 503) on POST'))
+    def test_no_image_endpoint_in_the_catalog(self):
+        self.token.remove_service('image')
+        message = self.assertFails('no image (Glance) endpoint', sends=0)
+        self.assertIn('interface public in region RegionOne', message)
 
-    def lose_the_answer(self, exc, *tasks):
-        """The POST's answer is lost; Glance lists `tasks` (newest first)
-        and shows each."""
-        self.requests.post(fakes.TASKS_URL, exc=exc)
-        self.requests.get(fakes.TASKS_URL, json={'tasks': list(tasks)})
-        for shown in tasks:
-            self.requests.get(fakes.TASKS_URL + '/' + shown['id'], json=shown)
-
-    def test_lost_answer_is_not_resent(self):
-        self.lose_the_answer(requests.exceptions.ConnectionError)
-        self.assertFails('no task was created, and trying again is safe')
-        (listing,) = [r for r in self.sent('GET') if r.path == '/v2/tasks']
-        self.assertEqual(['created_at'], listing.qs['sort_key'])
-
-    def test_read_timeout_is_not_resent(self):
-        now = time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())
-        created = fakes.task_attrs(created_at=now)
-        self.lose_the_answer(requests.exceptions.ReadTimeout, created)
-        shown = self.run_cmd('--type', 'import', '--input', GOOD)
-        self.assertEqual(fakes.TASK_ID, shown['id'])
-        self.assertIn(
-            'Glance created task %s' % fakes.TASK_ID,
-            self.app.stderr.getvalue(),
-        )
-        self.assertEqual(1, len(self.task_posts()))
-
-    def test_glance_unreachable_after_a_lost_answer(self):
+    def test_glance_unreachable_after_the_post_was_sent(self):
         self.requests.post(
-            fakes.TASKS_URL, exc=requests.exceptions.ConnectionError
+            fakes.TASKS_URL, exc=requests.exceptions.ConnectTimeout
         )
         self.requests.get(
             fakes.TASKS_URL, exc=requests.exceptions.ConnectionError
         )
-        self.assertFails('which may or may not exist now')
+        message = self.assertFails('Glance did not answer POST')
+        self.assertIn('cannot be asked whether it created', message)
+        self.assertIn('Check with openstack image task list', message)
 
     def test_answers_that_are_not_a_task(self):
         for sends, body in enumerate(('not json', '[1]', '"x"', '{}'), 1):
@@ -279,25 +311,16 @@ class TestServerFaults(base.CommandTestCase):
             message = self.assertFails('Glance answered POST', sends)
             self.assertIn('not a task', message)
 
-    def test_keystone_refuses_the_credentials(self):
-        self.requests.post(
-            fakes.KEYSTONE_URL + '/auth/tokens',
-            status_code=401,
-            text=fakes.UNAUTHORIZED_JSON,
-            headers={'Content-Type': 'application/json'},
+    def test_retries_of_the_cloud_never_resend_the_post(self):
+        self.app.client_manager = self.client_manager(
+            status_code_retries=5,
+            connect_retries=5,
+            image_status_code_retries=5,
+            image_connect_retries=5,
+            retriable_status_codes=[500, 502, 503, 504],
         )
-        message = self.assertFails('Authentication failed (HTTP 401)', sends=0)
-        self.assertIn('requires authentication', message)
-        self.assertNotIn('{', message)  # Keystone's words, not its JSON
-
-    def test_keystone_unreachable(self):
-        self.requests.post(
-            fakes.KEYSTONE_URL + '/auth/tokens',
-            exc=requests.exceptions.ConnectionError,
-        )
-        self.assertFails(
-            'Cannot connect to Keystone at ' + fakes.KEYSTONE_URL, sends=0
-        )
+        self.answer_post(500, text='boom', json=None)
+        self.assertFails('(HTTP 500)')
 
 
 class TestWait(base.CommandTestCase):
@@ -325,6 +348,11 @@ class TestWait(base.CommandTestCase):
         self.assertEqual(3, len(lines))
         self.assertIn('Task %s: success after 0.' % fakes.TASK_ID, lines[-1])
 
+    def test_polls_are_bounded_by_the_time_left(self):
+        self.wait('processing', 'success', extra=('--wait-timeout', '30'))
+        polls = [r for r in self.sent('GET') if r.path.endswith(fakes.TASK_ID)]
+        self.assertEqual([30 - 0.25, 30 - 0.5], [r.timeout for r in polls])
+
     def test_failure_is_shown_then_reported(self):
         exc = self.assertRaises(
             exceptions.CommandError, self.wait, 'processing', 'failure'
@@ -339,8 +367,8 @@ class TestWait(base.CommandTestCase):
             'processing',
             extra=('--wait-timeout', '2'),
         )
-        self.assertIn('still processing after 2 s', str(exc))
-        self.assertIn('openstack image task show ' + fakes.TASK_ID, str(exc))
+        self.assertIn('Stopped waiting after 2.0 s', str(exc))
+        self.assertIn('openstack image task wait ' + fakes.TASK_ID, str(exc))
 
     def test_ctrl_c_says_how_to_follow_the_task(self):
         self.answer_post()
@@ -348,7 +376,7 @@ class TestWait(base.CommandTestCase):
         parsed = self.parse('--type', 'import', '--input', GOOD, '--wait')
         self.assertRaises(KeyboardInterrupt, self.cmd.run, parsed)
         self.assertIn(
-            'openstack image task show ' + fakes.TASK_ID,
+            'openstack image task wait ' + fakes.TASK_ID,
             self.app.stderr.getvalue(),
         )
 
@@ -360,19 +388,44 @@ class TestWait(base.CommandTestCase):
         self.assertIn('while waiting for task ' + fakes.TASK_ID, str(exc))
 
 
-class TestScope(base.TestCase):
-    def conn(self, auth):
-        return mock.Mock(session=mock.Mock(auth=auth))
+class TestWaitCommand(base.CommandTestCase):
+    command = task.WaitTask
 
-    def test_scope_from_the_auth_reference(self):
-        for system, domain, scope in (
-            (True, False, 'system'),
-            (False, True, 'domain'),
-            (False, False, None),
-        ):
-            access = mock.Mock(system_scoped=system, domain_scoped=domain)
-            auth = mock.Mock(get_access=mock.Mock(return_value=access))
-            self.assertEqual(scope, task._scope(self.conn(auth)))
+    def test_follows_a_task_to_its_end(self):
+        self.answer_polls(
+            {'json': fakes.task_attrs(status='processing')},
+            {'json': fakes.task_attrs(status='success')},
+        )
+        shown = self.run_cmd(fakes.TASK_ID)
+        self.assertEqual('success', shown['status'])
+        self.assertEqual(2, len(self.sent('GET')) - 1)  # after the versions
+        self.assertEqual([0.25], self.clock.sleeps[1:])
 
-    def test_auth_without_an_auth_reference(self):
-        self.assertIsNone(task._scope(self.conn(object())))
+    def test_an_ended_task_is_shown_at_once(self):
+        self.answer_polls({'json': fakes.task_attrs(status='success')})
+        self.assertEqual('success', self.run_cmd(fakes.TASK_ID)['status'])
+        self.assertEqual([0.0], self.clock.sleeps)
+
+    def test_a_failed_task_is_shown_then_reported(self):
+        self.answer_polls(
+            {'json': fakes.task_attrs(status='failure', message='Bad\nx')}
+        )
+        parsed = self.parse(fakes.TASK_ID)
+        exc = self.assertRaises(exceptions.CommandError, self.cmd.run, parsed)
+        self.assertEqual('Task %s failed: Bad x' % fakes.TASK_ID, str(exc))
+        self.assertIn('failure', self.app.stdout.getvalue())
+
+    def test_unknown_task(self):
+        self.answer_polls({'status_code': 404, 'text': 'gone'})
+        exc = self.assertRaises(
+            exceptions.CommandError, self.run_cmd, fakes.TASK_ID
+        )
+        self.assertIn('Glance has no task %s' % fakes.TASK_ID, str(exc))
+
+    def test_a_malformed_id_is_refused_before_glance(self):
+        self.assertRefused('"nope" is not a task ID', 'nope')
+
+    def test_forms_of_a_uuid_are_normalised(self):
+        self.answer_polls({'json': fakes.task_attrs(status='success')})
+        self.run_cmd(fakes.TASK_ID.replace('-', '').upper())
+        self.assertTrue(self.sent('GET')[-1].url.endswith(fakes.TASK_ID))
