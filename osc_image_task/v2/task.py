@@ -141,6 +141,8 @@ class _TaskCommand(command.ShowOne):
     def catalog_url(self) -> str | None:
         """Glance's URL in the service catalog, for messages."""
         manager = self.app.client_manager
+        if manager.auth_ref is None:  # no token, so no catalog
+            return None
         with contextlib.suppress(*errors.HANDLED):
             url: str | None = manager.get_endpoint_for_service_type(
                 'image',
@@ -318,11 +320,22 @@ class CreateTask(_TaskCommand):
         except (*errors.HANDLED, errors.NotATask) as exc:
             request = 'POST ' + glance.url(image, '/tasks', self.catalog_url())
             cause = errors.describe(exc, request)
-            if not errors.may_have_arrived(exc):
+            # An answer that is not a task may still come from a new one.
+            lost = isinstance(exc, errors.NotATask)
+            if not (lost or errors.may_have_arrived(exc)):
                 raise exceptions.CommandError(cause) from None
             task = lookup.find_created(
                 image, task_type, body, sent, cause, self.app.stderr
             )
+        except KeyboardInterrupt:
+            self.app.stderr.write(
+                _(
+                    'Interrupted while Glance was creating the task, which '
+                    'may exist now: check with openstack image task list '
+                    'before you try again\n'
+                )
+            )
+            raise
         if parsed_args.wait:
             task = self.follow(image, task, task.id, parsed_args)
         return self.show(parsed_args, task)

@@ -306,10 +306,13 @@ class TestServerFaults(base.CommandTestCase):
         self.assertIn('Check with openstack image task list', message)
 
     def test_answers_that_are_not_a_task(self):
+        # A task may have been made all the same: it is looked for.
+        self.requests.get(fakes.TASKS_URL, json={'tasks': []})
         for sends, body in enumerate(('not json', '[1]', '"x"', '{}'), 1):
             self.requests.post(fakes.TASKS_URL, text=body, status_code=201)
             message = self.assertFails('Glance answered POST', sends)
             self.assertIn('not a task', message)
+            self.assertIn('Glance shows no task with this input', message)
 
     def test_retries_of_the_cloud_never_resend_the_post(self):
         self.app.client_manager = self.client_manager(
@@ -379,6 +382,14 @@ class TestWait(base.CommandTestCase):
             'openstack image task wait ' + fakes.TASK_ID,
             self.app.stderr.getvalue(),
         )
+
+    def test_ctrl_c_during_the_post_says_the_task_may_exist(self):
+        self.requests.post(fakes.TASKS_URL, exc=KeyboardInterrupt)
+        parsed = self.parse('--type', 'import', '--input', GOOD, '--wait')
+        self.assertRaises(KeyboardInterrupt, self.cmd.run, parsed)
+        stderr = self.app.stderr.getvalue()
+        self.assertIn('may exist now: check with openstack image', stderr)
+        self.assertNotIn('safe', stderr)
 
     def test_poll_failure_names_the_task(self):
         self.answer_post()
