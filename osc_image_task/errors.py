@@ -128,6 +128,10 @@ def describe(
             'endpoint does not speak TLS. Give the CA certificate of the '
             'cloud with --os-cacert (or cacert in clouds.yaml)'
         )
+    elif isinstance(exc, ksa_exceptions.HttpError):
+        # Glance's answers are openstacksdk's errors; keystoneauth raises
+        # its own only for Keystone's, when it renews the token.
+        message = _('Keystone answered %(code)s to %(request)s: %(detail)s')
     elif isinstance(exc, ksa_exceptions.ConnectTimeout):
         message = _('Glance did not answer %(request)s in time')
     elif isinstance(exc, ksa_exceptions.ConnectFailure):

@@ -72,6 +72,11 @@ class TestDescribe(base.TestCase):
         self.assertIn('(HTTP 500) on POST', message)
         self.assertNotIn('again', message)
 
+    def test_keystones_answers_are_named_as_keystones(self):
+        # keystoneauth raises its own errors for Keystone's answers only.
+        exc = ksa_exceptions.NotFound(http_status=404, method='POST')
+        self.assertIn('Keystone answered HTTP 404', self.describe(exc))
+
     def test_the_request_id_is_kept(self):
         exc = http_error(500, request_id='req-1234')
         self.assertIn('req-1234', self.describe(exc))
