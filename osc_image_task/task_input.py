@@ -13,6 +13,7 @@ import contextlib
 import io
 import itertools
 import json
+import os
 import re
 import tokenize
 from typing import Any
@@ -52,14 +53,17 @@ class TaskInputError(ValueError):
 
 
 def read_task_input(value: str, stdin: Any) -> str:
-    """The text that ``--input`` names: ``-`` is stdin, ``@PATH`` a file."""
+    """The text that ``--input`` names: ``-`` is stdin, ``@PATH`` a file
+    (``~`` and ``~user`` at its start expanded)."""
     if value == '@':
         raise TaskInputError(_('--input @ needs a file name: @PATH'))
     if value != '-' and not value.startswith('@'):
         return value
     try:
         source = contextlib.nullcontext(stdin) if value == '-' else None
-        with source or open(value[1:], 'rb') as stream:
+        # The shell leaves ~ after @ alone: expand it as the shell would.
+        path = os.path.expanduser(value[1:])
+        with source or open(path, 'rb') as stream:
             data = getattr(stream, 'buffer', stream).read(MAX_INPUT_BYTES + 1)
         if len(data) > MAX_INPUT_BYTES or b'\x00' in data:
             raise TaskInputError(

@@ -7,6 +7,8 @@ import json
 import os
 import tempfile
 
+import fixtures
+
 from osc_image_task import task_input
 from osc_image_task.tests import base
 from osc_image_task.tests.unit import fakes
@@ -137,6 +139,12 @@ class TestRead(base.TestCase):
         self.assertEqual('{}', self.read('{}'))
         self.assertEqual('{"é": 1}', self.read('-', '{"é": 1}'.encode()))
         self.assertEqual('{"a": 1}', self.read(self.file(b'{"a": 1}')))
+
+    def test_a_home_directory_after_the_at_sign_is_expanded(self):
+        home = self.useFixture(fixtures.TempHomeDir()).path
+        with open(os.path.join(home, 'task.json'), 'w') as stream:
+            stream.write('{"a": 2}')
+        self.assertEqual('{"a": 2}', self.read('@~/task.json'))
 
     def test_bad_sources(self):
         self.assertRefused('--input @ needs a file name', '@')
