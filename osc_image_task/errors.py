@@ -136,8 +136,9 @@ def describe(
         message = _('Glance did not answer %(request)s in time')
     elif isinstance(exc, ksa_exceptions.ConnectFailure):
         message = _(
-            'Cannot connect to Glance for %(request)s: check that it runs, '
-            'and that its endpoint in the catalog is right'
+            'The connection to Glance failed for %(request)s (refused, reset '
+            'or closed): check that Glance runs, and that its endpoint in '
+            'the catalog is right'
         )
     elif isinstance(exc, _NOT_FOUND):
         message = _(

@@ -34,7 +34,7 @@ class TestDescribe(base.TestCase):
 
     def test_connection_failures_by_class(self):
         for cls, words in (
-            (ksa_exceptions.ConnectFailure, 'Cannot connect to Glance for'),
+            (ksa_exceptions.ConnectFailure, 'connection to Glance failed for'),
             (ksa_exceptions.ConnectTimeout, 'did not answer GET http://x:1'),
             (ksa_exceptions.SSLError, '--os-cacert'),
             (ksa_exceptions.EndpointNotFound, 'openstack catalog show image'),

@@ -282,7 +282,7 @@ class TestServerFaults(base.CommandTestCase):
 
     def test_glance_unreachable_before_the_post(self):
         for exc, words in (
-            (requests.exceptions.ConnectionError, 'Cannot connect to Glance'),
+            (requests.exceptions.ConnectionError, 'The connection to Glance'),
             (requests.exceptions.SSLError, '--os-cacert'),
         ):
             self.requests.get(fakes.GLANCE_URL + '/', exc=exc)
