@@ -23,6 +23,7 @@ import fixtures
 import testtools
 
 from osc_image_task.tests.cli import cli_driver
+from osc_image_task.tests.cli.base import reached_glance
 from osc_image_task.tests.unit import fakes
 
 # argparse's exit status for a usage error: cliff before 4.0 (Wallaby to
@@ -59,12 +60,6 @@ class Case(NamedTuple):
 
 def inline(name: str, text: str, line: str | tuple[str, str]) -> Case:
     return Case(name, (*IMPORT, text), line)
-
-
-def reached_glance(result: cli_driver.Result) -> list[str]:
-    """The requests of a run that reached Glance (its version document
-    included)."""
-    return [route for route in result.routes if route.startswith('glance ')]
 
 
 class BadInputTestCase(testtools.TestCase):
