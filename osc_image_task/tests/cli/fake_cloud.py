@@ -22,8 +22,12 @@ import email.utils
 import http.server
 import json
 import os
+import shutil
 import signal
 import socket
+import ssl
+import subprocess
+import tempfile
 import threading
 import time
 from typing import Any
@@ -99,20 +103,26 @@ class FakeCloud:
         self.token = uuid.uuid4().hex
         self.keystone = _Server(self, 'keystone')
         self.glance = _Server(self, 'glance')
+        self._directory = tempfile.mkdtemp(prefix='osc-image-task-cloud-')
+        #: The certificate of Glance behind TLS, its own CA.
+        self.tls_certificate = os.path.join(self._directory, 'glance.pem')
+        self.glance_tls = _Server(self, 'glance', tls=True)
         self._refusing = socket.socket()
         self._refusing.bind(('127.0.0.1', 0))
         self.refusing_url = (
             'http://127.0.0.1:%d' % (self._refusing.getsockname()[1])
         )
-        for server in (self.keystone, self.glance):
+        self.servers = (self.keystone, self.glance, self.glance_tls)
+        for server in self.servers:
             threading.Thread(target=server.serve_forever, daemon=True).start()
 
     def stop(self) -> None:
         self._stopping.set()
-        for server in (self.keystone, self.glance):
+        for server in self.servers:
             server.shutdown()
             server.server_close()
         self._refusing.close()
+        shutil.rmtree(self._directory, ignore_errors=True)
 
     def start_case(
         self,
@@ -178,7 +188,9 @@ class FakeCloud:
         """The clouds of the CLI's clouds.yaml: ``fake``; ``retrying``
         (every retry setting of clouds.yaml on, for the image service too);
         ``unscoped`` (a user without a project); ``keystone-down``;
-        ``glance-down`` (its user's catalog names a port that refuses).
+        ``glance-down`` (its user's catalog names a port that refuses);
+        ``glance-tls`` (its user's catalog names Glance behind TLS, with
+        a certificate that no CA has signed).
         A 503 is retried once (not 5 times, with 15.5 s of sleep)."""
         url = self.keystone.url
         unscoped = _cloud(url)
@@ -197,6 +209,7 @@ class FakeCloud:
                 'unscoped': unscoped,
                 'keystone-down': _cloud(self.refusing_url),
                 'glance-down': _cloud(url, user='glance-down'),
+                'glance-tls': _cloud(url, user='glance-tls'),
             }
         }
 
@@ -272,8 +285,11 @@ class FakeCloud:
             if (method, path) == ('POST', '/v3/auth/tokens'):
                 auth = json.loads(body)['auth']
                 user = auth['identity']['password']['user']['name']
-                down = self.refusing_url if user == 'glance-down' else None
-                issued = self._token(down, 'scope' in auth)
+                elsewhere = {
+                    'glance-down': self.refusing_url,
+                    'glance-tls': self.glance_tls.url,
+                }
+                issued = self._token(elsewhere.get(user), 'scope' in auth)
                 return dict(answer(201, issued), token=self.token)
             return answer(404, {'error': {'code': 404, 'message': ''}})
         prefix = INTERNAL_PATH if path.startswith(INTERNAL_PATH) else ''
@@ -379,11 +395,28 @@ class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self, cloud: FakeCloud, service: str) -> None:
+    def __init__(
+        self, cloud: FakeCloud, service: str, tls: bool = False
+    ) -> None:
         super().__init__(('127.0.0.1', 0), _Handler)
         self.cloud = cloud
         self.service = service
-        self.url = 'http://127.0.0.1:%d' % self.server_address[1]
+        scheme = 'https' if tls else 'http'
+        self.url = '%s://127.0.0.1:%d' % (scheme, self.server_address[1])
+        if tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            with tempfile.TemporaryDirectory() as directory:
+                key = os.path.join(directory, 'glance.key')
+                subprocess.run(
+                    ['openssl', 'req', '-x509', '-newkey', 'rsa:2048']
+                    + ['-nodes', '-days', '1', '-subj', '/CN=127.0.0.1']
+                    + ['-addext', 'subjectAltName=IP:127.0.0.1']
+                    + ['-keyout', key, '-out', cloud.tls_certificate],
+                    check=True,
+                    capture_output=True,
+                )
+                context.load_cert_chain(cloud.tls_certificate, key)
+            self.socket = context.wrap_socket(self.socket, server_side=True)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A CLI that hung up (Ctrl-C, a timeout) is no error."""
