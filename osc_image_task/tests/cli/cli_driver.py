@@ -10,14 +10,16 @@ task create --help`` (nothing sent) and then forks a child per case. The
 child calls ``openstackclient.shell.main`` as the ``openstack`` script
 does, with file descriptors 1 and 2 on files, so that everything written
 is caught: the command's output, cliff's and argparse's messages, the
-logging of OpenStackClient. It counts every connection it opens, whatever
-the address. Cases are lines of JSON on the driver's stdin; it answers
-each with the child's pid, then with its result.
+logging of OpenStackClient (or with 1 on a pipe whose reader has gone, as
+``| head`` leaves it). What reaches the cloud is what the fake cloud
+records. Cases are lines of JSON on the driver's stdin; it answers each
+with the child's pid, then with its result.
 """
 
 from __future__ import annotations
 
 import atexit
+from collections.abc import Sequence
 import functools
 import importlib
 import io
@@ -26,7 +28,6 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -46,7 +47,6 @@ class Result(NamedTuple):
     exit_code: int | None  # None: killed after CASE_TIMEOUT
     stdout: str
     stderr: str
-    connections: int | None
     routes: list[str]  # the requests that reached the fake cloud
 
 
@@ -84,11 +84,22 @@ class CLI:
         argv: list[str],
         stdin: bytes = b'',
         faults: dict[str, list[dict[str, Any]]] | None = None,
+        tasks: Sequence[tuple[float, dict[str, Any]]] = (),
+        skew: float = 0.0,
+        stdout_closed: bool = False,
     ) -> Result:
-        """Run ``openstack ARGV`` as case ``case`` (a name of its own)."""
+        """Run ``openstack ARGV`` as case ``case`` (a name of its own),
+        against a cloud with ``faults``, ``tasks`` and ``skew`` (see
+        :meth:`fake_cloud.FakeCloud.start_case`)."""
         assert self._driver.stdin and self._driver.stdout
-        self.cloud.start_case(case, faults or {})
-        line = json.dumps({'argv': argv, 'stdin': stdin.decode('latin-1')})
+        self.cloud.start_case(case, faults or {}, tasks, skew)
+        line = json.dumps(
+            {
+                'argv': argv,
+                'stdin': stdin.decode('latin-1'),
+                'stdout_closed': stdout_closed,
+            }
+        )
         self._driver.stdin.write(line + '\n')
         self._driver.stdin.flush()
         self.cloud.client_started(json.loads(self._read())['pid'])
@@ -115,36 +126,23 @@ def shared_cli() -> CLI:
 
 # The driver process.
 
-_connections = 0
-_connect = socket.socket.connect
-_connect_ex = socket.socket.connect_ex
-
-
-def _counted_connect(self: socket.socket, address: Any) -> None:
-    global _connections
-    _connections += 1
-    _connect(self, address)
-
-
-def _counted_connect_ex(self: socket.socket, address: Any) -> int:
-    global _connections
-    _connections += 1
-    return _connect_ex(self, address)
-
 
 def _child(shell: Any, case: dict[str, Any], files: list[IO[bytes]]) -> None:
     """Run the case as the openstack script would; never returns."""
     out, err, report = files
     try:
         os.dup2(out.fileno(), 1)
+        if case['stdout_closed']:
+            reader, writer = os.pipe()
+            os.close(reader)
+            os.dup2(writer, 1)
+            os.close(writer)
         os.dup2(err.fileno(), 2)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.alarm(CASE_TIMEOUT)
         stdin = io.BytesIO(case['stdin'].encode('latin-1'))
         sys.stdin = io.TextIOWrapper(stdin, encoding='utf-8')
         sys.argv = ['openstack', *case['argv']]
-        socket.socket.connect = _counted_connect
-        socket.socket.connect_ex = _counted_connect_ex
         try:
             exit_code = shell.main(case['argv'])
         except SystemExit as exc:
@@ -153,9 +151,13 @@ def _child(shell: Any, case: dict[str, Any], files: list[IO[bytes]]) -> None:
             traceback.print_exc()
             exit_code = 1
         logging.shutdown()
-        sys.stdout.flush()
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:  # what the interpreter does at exit
+            print('Exception ignored: BrokenPipeError', file=sys.stderr)
+            exit_code = 120
         sys.stderr.flush()
-        result = {'exit_code': exit_code, 'connections': _connections}
+        result = {'exit_code': exit_code}
         report.write(json.dumps(result).encode())
         report.flush()
     finally:
@@ -171,7 +173,7 @@ def _run(shell: Any, case: dict[str, Any]) -> dict[str, Any]:
     print(json.dumps({'pid': pid}), flush=True)
     os.waitpid(pid, 0)
     out, err, report = (_read_and_close(stream) for stream in files)
-    result = json.loads(report or '{"exit_code": null, "connections": null}')
+    result = json.loads(report or '{"exit_code": null}')
     result.update(stdout=out, stderr=err)
     return dict(result)
 

@@ -1,13 +1,15 @@
 # SPDX-License-Identifier: Apache-2.0
 
-"""Bad input, through the real ``openstack`` CLI: not one connection.
+"""Bad input, through the real ``openstack`` CLI: nothing reaches Glance.
 
-The command connects only once its input is good, so bad input of every
-kind gives a non-zero exit, nothing on stdout, no traceback, and not a
-single connection opened, to any address, although the cloud in use is
-up. The command's own errors are one line of its own words; argparse's
-(exit 2) end with that line. Which input gives which message is the unit
-tests' subject: here, one representative of each kind.
+OpenStackClient authenticates before the command runs, so a token request
+may reach Keystone; the command sends nothing to Glance (not even for its
+version document) until its input is good. Bad input of every kind gives
+a non-zero exit, nothing on stdout, no traceback, and no request to
+Glance, although the cloud in use is up. The command's own errors are one
+line of its own words; argparse's (exit 2) end with that line. Which input
+gives which message is the unit tests' subject: here, one representative
+of each kind.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import fixtures
 import testtools
 
 from osc_image_task.tests.cli import cli_driver
+from osc_image_task.tests.cli.base import reached_glance
 from osc_image_task.tests.unit import fakes
 
 # argparse's exit status for a usage error: cliff before 4.0 (Wallaby to
@@ -38,6 +41,10 @@ IMPORT_OPTIONS = (
 NEITHER = '--input is neither valid JSON nor valid single-quoted input at '
 SHELL_HINT = '; quote the whole input for the shell'
 BINARY = ' is binary data or larger than 1 MiB'
+NEEDS = 'an import task cannot succeed without '
+NO_CONTAINER_FORMAT = (
+    'container_format in image_properties (--container-format)'
+)
 
 
 class Case(NamedTuple):
@@ -112,8 +119,9 @@ class BadInputTestCase(testtools.TestCase):
             right = case.line in last
         if not right:
             problems.append('not %r' % (case.line,))
-        if result.connections != 0:
-            problems.append('%s connections' % result.connections)
+        glance = reached_glance(result)
+        if glance:
+            problems.append('reached Glance: %s' % ', '.join(glance))
         return problems
 
 
@@ -145,14 +153,68 @@ class TestBadInput(BadInputTestCase):
                 inline(
                     'no import keys',
                     '{}',
-                    'an import task needs import_from, import_from_format '
-                    'and image_properties (or import options); missing: '
-                    'import_from, import_from_format, image_properties',
+                    NEEDS + 'import_from (--import-from), import_from_format '
+                    '(--import-from-format), ' + NO_CONTAINER_FORMAT,
                 ),
                 Case(
                     'image options, no format of the data',
                     ('--import-from', 'http://127.0.0.1/x', '--name', 'x'),
-                    ('an import task needs ', 'missing: import_from_format'),
+                    NEEDS
+                    + 'import_from_format (--import-from-format), '
+                    + NO_CONTAINER_FORMAT,
+                ),
+            ]
+        )
+
+    def test_import_tasks_that_cannot_succeed(self):
+        # Glance accepts these tasks, then fails them: none is sent.
+        def without(name: str, properties: object) -> Case:
+            body = dict(fakes.IMPORT_INPUT, image_properties=properties)
+            return inline(name, json.dumps(body), NEEDS + NO_CONTAINER_FORMAT)
+
+        self.assertRejected(
+            [
+                Case(
+                    'import options without --container-format',
+                    (*IMPORT_OPTIONS[:3], 'raw'),
+                    NEEDS + NO_CONTAINER_FORMAT,
+                ),
+                Case(
+                    'import options and image options without it',
+                    (*IMPORT_OPTIONS, '--disk-format', 'qcow2')
+                    + ('--name', 'x', '--image-property', 'os_distro=cirros'),
+                    NEEDS + NO_CONTAINER_FORMAT,
+                ),
+                without('empty image_properties', {}),
+                without('image_properties with a name only', {'name': 'x'}),
+                without('an empty container_format', {'container_format': ''}),
+                without('a null container_format', {'container_format': None}),
+                inline(
+                    'a container_format that is not a string',
+                    json.dumps(
+                        dict(
+                            fakes.IMPORT_INPUT,
+                            image_properties={'container_format': 1},
+                        )
+                    ),
+                    'container_format in the input of an import task must '
+                    'be a JSON string',
+                ),
+                inline(
+                    'image_properties that are not an object',
+                    json.dumps(
+                        dict(fakes.IMPORT_INPUT, image_properties='bare')
+                    ),
+                    'image_properties in the input of an import task must '
+                    'be a JSON object',
+                ),
+                # The type is stripped, so the checks of import apply.
+                Case(
+                    'a type with spaces',
+                    ('--type', ' import ', '--input', '{"import_from": "x"}'),
+                    NEEDS
+                    + 'import_from_format (--import-from-format), '
+                    + NO_CONTAINER_FORMAT,
                 ),
             ]
         )
@@ -293,12 +355,11 @@ class TestBadInput(BadInputTestCase):
 
 
 class TestDryRun(BadInputTestCase):
-    def test_shows_the_task_without_credentials_or_a_connection(self):
-        # No --os-cloud, and no OS_* variables: no credentials at all.
+    def test_shows_the_task_and_sends_nothing_to_glance(self):
         result = self.cli.run(
             self.id(),
             [
-                *CREATE[2:],
+                *CREATE,
                 '--dry-run',
                 *IMPORT_OPTIONS,
                 '--disk-format',
@@ -313,9 +374,8 @@ class TestDryRun(BadInputTestCase):
                 'json',
             ],
         )
-        self.assertEqual(
-            (0, '', 0), (result.exit_code, result.stderr, result.connections)
-        )
+        self.assertEqual((0, ''), (result.exit_code, result.stderr))
+        self.assertEqual([], reached_glance(result))
         properties = {
             'disk_format': 'qcow2',
             'container_format': 'bare',
