@@ -70,9 +70,11 @@ class TestTLS(CLITestCase):
             self.assertEqual(CREATED, result.routes)
 
     def test_without_its_certificate(self):
-        # No request gets through the handshake. (Which words the last
-        # line should have is an open product bug: it names neither TLS
-        # nor --os-cacert.)
+        # No request gets through the handshake, and the message names the
+        # certificate's option.
         result = self.create_id()
         self.assertEqual((1, ''), (result.exit_code, result.stdout))
         self.assertEqual(LOGIN, result.routes)
+        last = result.stderr.splitlines()[-1]
+        self.assertIn('TLS failed on GET https://', last)
+        self.assertIn('--os-cacert', last)
