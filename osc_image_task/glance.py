@@ -11,11 +11,13 @@ import email.utils
 from typing import Any
 from typing import Protocol
 
+from keystoneauth1 import session as ksa_session
 from openstack import exceptions as sdk_exceptions
 from openstack.image.v2 import task as sdk_task
 import requests
 
 from osc_image_task import errors
+from osc_image_task import task_input
 
 #: How long the answer to the POST is awaited before the command looks for
 #: the task it may have created (a busy Glance answers in well under 1 s).
@@ -42,7 +44,7 @@ class Task(Protocol):
     type: str
     status: str
     message: str | None
-    input: Any
+    input: task_input.JSON
     created_at: str
 
     def get(self, key: str, default: Any = None) -> Any: ...
@@ -50,7 +52,9 @@ class Task(Protocol):
     def __iter__(self) -> Iterator[str]: ...
 
 
-def why_unreachable(session: Any, url: str) -> BaseException | None:
+def why_unreachable(
+    session: ksa_session.Session, url: str
+) -> BaseException | None:
     """Why Glance's version document at ``url`` cannot be read, if it
     cannot: openstacksdk reports only that no version was found."""
     try:
@@ -72,14 +76,14 @@ def url(image: ImageProxy, path: str, fallback: str | None = None) -> str:
 
 
 def create_task(
-    image: ImageProxy, task_type: str, task_input: dict[str, Any]
+    image: ImageProxy, task_type: str, body: task_input.JSONObject
 ) -> Task:
     """POST the task once: never again on a reset, a timeout or a status
     that the cloud's configuration would retry, since the first POST may
     have created it."""
     response = image.post(
         '/tasks',
-        json={'type': task_type, 'input': task_input},
+        json={'type': task_type, 'input': body},
         connect_retries=0,
         status_code_retries=0,
         retriable_status_codes=[],
@@ -100,7 +104,7 @@ def get_task(image: ImageProxy, task_id: str, timeout: float) -> Task:
 
 def recent_tasks(
     image: ImageProxy, timeout: float
-) -> tuple[list[dict[str, Any]], datetime.datetime | None]:
+) -> tuple[list[task_input.JSONObject], datetime.datetime | None]:
     """The newest tasks first (the list leaves out their input), and the
     time by Glance's clock when it answered (its ``Date`` header). Not
     retried here: the lookup looks again itself, within its own time."""
@@ -123,7 +127,7 @@ def recent_tasks(
     return [task for task in tasks if isinstance(task, dict)], when
 
 
-def created_at(task: dict[str, Any] | Task) -> datetime.datetime | None:
+def created_at(task: task_input.JSONObject | Task) -> datetime.datetime | None:
     """A task's creation time (Glance writes ISO 8601 in UTC)."""
     text = task.get('created_at')
     try:

@@ -15,15 +15,16 @@ Glance later, so the command looks again for a while before it concludes.
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Mapping
 import datetime
 import time
-from typing import Any
 from typing import TextIO
 
 from osc_lib import exceptions
 
 from osc_image_task import errors
 from osc_image_task import glance
+from osc_image_task import task_input
 from osc_image_task.i18n import _
 
 #: How long the command looks for the task before it concludes.
@@ -42,7 +43,7 @@ class OutcomeUnknown(exceptions.CommandError):  # type: ignore[misc,unused-ignor
 def find_created(
     image: glance.ImageProxy,
     task_type: str,
-    task_input: dict[str, Any],
+    body: task_input.JSONObject,
     sent: float,
     cause: str,
     stream: TextIO,
@@ -54,12 +55,12 @@ def find_created(
     :func:`errors.describe`); else :class:`OutcomeUnknown`."""
     clock, sleep = clock or time.monotonic, sleep or time.sleep
     started = clock()
-    values: dict[str, Any] = {'cause': cause, 'looked': 0.0}
+    values: dict[str, object] = {'cause': cause, 'looked': 0.0}
     _write(stream, _LOOKING, values)
     owner = image.get_project_id()
     while True:
         try:
-            found = _look(image, task_type, task_input, owner, clock() - sent)
+            found = _look(image, task_type, body, owner, clock() - sent)
         except (*errors.HANDLED, errors.NotATask) as exc:
             listing = 'GET ' + glance.url(image, '/tasks')
             values.update(error=errors.describe(exc, listing))
@@ -68,15 +69,14 @@ def find_created(
                 raise OutcomeUnknown(_NOT_ASKED % values) from None
             sleep(LOOK_EVERY)  # a gateway that passes on: look again
             continue
-        values.update(
-            looked=clock() - started, ids=', '.join(t.id for t in found)
-        )
+        looked = clock() - started
+        values.update(looked=looked, ids=', '.join(t.id for t in found))
         if len(found) > 1:
             raise OutcomeUnknown(_SEVERAL % values)
         if found:
             _write(stream, _FOUND, values)
             return found[0]
-        if values['looked'] + LOOK_EVERY > LOOK_FOR:
+        if looked + LOOK_EVERY > LOOK_FOR:
             raise OutcomeUnknown(_NONE % values)
         sleep(LOOK_EVERY)
 
@@ -84,7 +84,7 @@ def find_created(
 def _look(
     image: glance.ImageProxy,
     task_type: str,
-    task_input: dict[str, Any],
+    body: task_input.JSONObject,
     owner: str | None,
     since_sent: float,
 ) -> list[glance.Task]:
@@ -100,12 +100,12 @@ def _look(
         if (listed.get('type'), listed.get('owner')) != (task_type, owner):
             continue
         task = glance.get_task(image, str(listed.get('id')), LOOK_FOR)
-        if task.input == task_input:
+        if task.input == body:
             found.append(task)
     return found
 
 
-def _write(stream: TextIO, line: str, values: dict[str, Any]) -> None:
+def _write(stream: TextIO, line: str, values: Mapping[str, object]) -> None:
     stream.write(line % values + '\n')
     stream.flush()
 

@@ -17,8 +17,14 @@ import os
 import re
 import tokenize
 from typing import Any
+from typing import Union
 
 from osc_image_task.i18n import _
+
+#: A JSON value, as json.loads() makes it.
+JSON = Union[None, bool, int, float, str, list['JSON'], dict[str, 'JSON']]
+#: A JSON object: a task's input.
+JSONObject = dict[str, JSON]
 
 #: The largest input accepted, in bytes of UTF-8.
 MAX_INPUT_BYTES = 1024 * 1024
@@ -83,7 +89,7 @@ def read_task_input(value: str, stdin: Any) -> str:
         ) from None
 
 
-def parse_task_input(text: str) -> dict[str, Any]:
+def parse_task_input(text: str) -> JSONObject:
     """The JSON object to send to Glance, from ``--input``'s text."""
     text = text.removeprefix('\ufeff')
     if len(text.encode('utf-8', 'surrogatepass')) > MAX_INPUT_BYTES:
@@ -119,11 +125,12 @@ def parse_task_input(text: str) -> dict[str, Any]:
     return value
 
 
-def _parse_json(text: str) -> Any:
-    return json.loads(text, object_pairs_hook=_unique_keys)
+def _parse_json(text: str) -> JSON:
+    value: JSON = json.loads(text, object_pairs_hook=_unique_keys)
+    return value
 
 
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def _unique_keys(pairs: list[tuple[str, JSON]]) -> JSONObject:
     keys = [key for key, _value in pairs]
     for key in keys:
         if keys.count(key) > 1:
@@ -145,7 +152,7 @@ def _unreadable(line: int, col: int) -> TaskInputError:
     )
 
 
-def _parse_literal(text: str) -> Any:
+def _parse_literal(text: str) -> JSON:
     """Parse the single-quoted style as JSON made of its tokens: strings
     and True/False/None become JSON's, the rest is left to the JSON parser
     (so that 0x10 is refused, never changed)."""
@@ -216,7 +223,7 @@ def _json_string(token: tokenize.TokenInfo) -> str:
         return text  # a bad \x or \N escape: refused by JSON next
 
 
-def check_task(task_type: str, body: dict[str, Any]) -> None:
+def check_task(task_type: str, body: JSONObject) -> None:
     """Check what Glance would only find wrong after accepting the task:
     an import task that cannot succeed (see :data:`IMPORT_NEEDS`)."""
     if task_type in INTERNAL_TYPES:
@@ -275,8 +282,8 @@ def image_property(text: str) -> tuple[str, str]:
 
 
 def merge_import_options(
-    base: dict[str, Any], task: dict[str, str], image: dict[str, str]
-) -> dict[str, Any]:
+    base: JSONObject, task: dict[str, str], image: dict[str, str]
+) -> JSONObject:
     """Lay import options over an input (``image`` ones in its
     image_properties, if that is an object: check_task refuses others)."""
     merged = {**base, **task}

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from collections.abc import Iterator
+from collections.abc import Mapping
 import contextlib
 import signal
 import threading
 import time
+import types
 from typing import Any
 from typing import TextIO
 
@@ -67,7 +69,7 @@ def poll_delays() -> Iterator[float]:
 def sigterm_ends_wait() -> Iterator[None]:
     """Inside the block, SIGTERM (in the main thread) raises Terminated."""
 
-    def terminate(signum: int, frame: Any) -> None:
+    def terminate(signum: int, frame: types.FrameType | None) -> None:
         raise Terminated(128 + signum)
 
     main = threading.current_thread() is threading.main_thread()
@@ -190,7 +192,7 @@ class _OutOfTime(Exception):
     """No time is left for another poll."""
 
 
-def _fatal(exc: BaseException, values: dict[str, Any]) -> WaitError:
+def _fatal(exc: BaseException, values: dict[str, object]) -> WaitError:
     # keystoneauth's own HTTP errors come from renewing the token: Glance's
     # answers are openstacksdk's.
     if isinstance(exc, ksa_exceptions.HttpError):
@@ -200,7 +202,7 @@ def _fatal(exc: BaseException, values: dict[str, Any]) -> WaitError:
     return WaitError(_FAILED % values)
 
 
-def _write(stream: TextIO, line: str, values: dict[str, Any]) -> None:
+def _write(stream: TextIO, line: str, values: Mapping[str, object]) -> None:
     stream.write(line % values + '\n')
     stream.flush()
 

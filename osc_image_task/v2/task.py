@@ -48,8 +48,9 @@ class JSONColumn(columns.FormattableColumn):  # type: ignore[type-arg,unused-ign
     def human_readable(self) -> str:
         return _json_text(self._value)
 
-    def machine_readable(self) -> Any:
-        return self._value
+    def machine_readable(self) -> task_input.JSON:
+        value: task_input.JSON = self._value
+        return value
 
 
 def format_task(task: glance.Task, nested: bool = True) -> dict[str, Any]:
@@ -342,7 +343,7 @@ class CreateTask(_TaskCommand):
 
     def _task_request(
         self, parsed_args: argparse.Namespace
-    ) -> tuple[str, dict[str, Any]]:
+    ) -> tuple[str, task_input.JSONObject]:
         """Check the options and build the task's type and input."""
         args = vars(parsed_args)
         task_options = {
@@ -377,7 +378,7 @@ class CreateTask(_TaskCommand):
         if problem:
             raise exceptions.CommandError(problem)
         try:
-            body: dict[str, Any] = {}
+            body: task_input.JSONObject = {}
             if parsed_args.input is not None:
                 text = task_input.read_task_input(
                     parsed_args.input, self.app.stdin or sys.stdin
@@ -427,7 +428,7 @@ class WaitTask(_TaskCommand):
         return self.show(parsed_args, task)
 
 
-def _json_text(value: Any) -> str:
+def _json_text(value: task_input.JSON) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
