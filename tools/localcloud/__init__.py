@@ -22,8 +22,13 @@ one module per concern, in the order a start goes through them:
 ``image_server``
     The small web server that serves the test image to import (slowly,
     when asked).
+``haproxy``
+    HAProxy in front of Glance (TLS with the cloud's own CA, the /image
+    prefix, a public and an internal frontend), its fault switches and
+    its log.
 ``fault_proxy``
-    The HTTP proxy in front of Glance that tests tell to fail.
+    The HTTP proxy in front of Glance that tests tell to deliver a POST
+    late, the one fault HAProxy cannot make.
 ``cloud``
     Starting and stopping the whole cloud; state.json and clouds.yaml.
 ``demo``

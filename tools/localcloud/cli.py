@@ -21,16 +21,46 @@ Work directory: venv/ holds Keystone, Glance, gunicorn and PostgreSQL
 reused while that file and the Python version are unchanged; venv-2023.1/
 holds 2023.1's, pinned by tools/local-cloud-constraints-2023.1.txt.  run/
 (configs, the PostgreSQL data directory, keys, images) and logs/ are
-made afresh by every start.  clouds.yaml has the clouds local-admin,
-local-member, local-reader, local-admin-glance-down (local-admin with
-Glance's endpoint on a port where nothing listens), local-admin-fault-proxy
-(Glance's endpoint is the fault proxy, which tests tell to refuse, reset
-or answer 503: see fault_proxy.py) and local-admin-short-token (through a
-second Keystone whose tokens expire after 10 s).  The image server
-streams the image slowly when asked: state.json's slow_image_url plus a
-number of seconds.  state.json tells
-tests and `stop` the URLs, pids, logs and the test image's URL, size and
-hashes; `run` hands its path to CMD as OSC_IMAGE_TASK_CLOUD_STATE, and
+made afresh by every start.
+
+Clients reach Glance through HAProxy (Debian's haproxy, which start
+installs with apt-get when missing), devstack-style under /image:
+RegionOne's public image endpoint is https://127.0.0.1:PORT/image, with a
+certificate signed by a CA that every start makes (run/tls/ca.pem,
+state.json's cacert), its internal and admin endpoints
+http://127.0.0.1:PORT/image.  logs/haproxy.log names the frontend
+(public or internal) of each request.  clouds.yaml's clouds, each with
+the CA as cacert but local-admin-no-ca: local-admin, local-member,
+local-reader, local-admin-glance-down (Glance's endpoint on a port where
+nothing listens), local-admin-fault-proxy (Glance's endpoint is the
+fault proxy, which tests tell to deliver a POST late: see
+fault_proxy.py), local-admin-short-token (through a second Keystone
+whose tokens expire after 10 s), local-admin-system-scope,
+local-admin-appcred (an application credential of the admin),
+local-admin-unscoped (no project: an empty catalog), local-admin-retries
+(clouds.yaml's status_code_retries, retriable_status_codes 502/503/504,
+status_code_retry_delay, image_status_code_retries) and
+local-admin-no-ca.
+
+HAProxy's faults on the public endpoint, for the functional tests, from
+Python with tools/ on sys.path (they go through its runtime API, the
+stats socket run/haproxy/admin.sock):
+
+    from localcloud import haproxy
+    haproxy.set_fault(state, "504")            # POSTs: forwarded, then 504
+    haproxy.set_fault(state, "reject", ("GET", "POST"))
+    haproxy.clear_faults(state)                # everything forwarded again
+    haproxy.requests(state)                    # the log: frontend, server,
+                                               # status, method, path
+
+`state` is state.json's content; haproxy.FAULTS says what each fault
+does: down, refuse (every method), reject, 502, 503, 504, drop-answer
+(per method, POST only by default).
+
+The image server streams the image slowly when asked: state.json's
+slow_image_url plus a number of seconds.  state.json tells tests and
+`stop` the URLs, pids, logs and the test image's URL, size and hashes;
+`run` hands its path to CMD as OSC_IMAGE_TASK_CLOUD_STATE, and
 clouds.yaml's as OS_CLIENT_CONFIG_FILE.
 
 Keystone and Glance keep their data in a PostgreSQL 18 server of their
@@ -105,6 +135,9 @@ def usage_text(layout: Layout, state: JSON) -> str:
             f"Local cloud ({state['release']}) is up in {layout.workdir}",
             f"  keystone: {state['keystone_url']}",
             f"  glance:   {state['glance_url']}  ({mode})",
+            f"  haproxy:  {state['image_public_url']} (public, TLS),"
+            f" {state['image_internal_url']} (internal)",
+            f"  CA:       {state['cacert']}",
             f"  database: {state['database_url']} (PostgreSQL)",
             f"  image:    {state['image_url']} ({state['image_size']} bytes)",
             f"  clouds:   {clouds}",

@@ -2,10 +2,11 @@
 
 A start goes: lock the work directory, refuse if a cloud still runs,
 fresh run/ and logs/, the servers' venv, PostgreSQL, the schemas and
-keys, Keystone (and the second one, of short-lived tokens), Glance, the
-image server and the fault proxy, Keystone's users and endpoints,
-clouds.yaml, state.json.  If any of it fails or is interrupted, what was
-started is stopped again.
+keys, the CA and HAProxy's config, Keystone (and the second one, of
+short-lived tokens), Glance, HAProxy in front of it, the image server
+and the fault proxy, Keystone's users and endpoints, clouds.yaml,
+state.json.  HAProxy is installed with apt-get first if missing.  If
+any of it fails or is interrupted, what was started is stopped again.
 
 While the cloud runs, one server at a time can be stopped, started or
 restarted (`local_cloud.py server restart glance`), as when glance-api
@@ -28,10 +29,13 @@ import types
 
 from localcloud import database
 from localcloud import glance
+from localcloud import haproxy
 from localcloud import keystone
 from localcloud.image_server import image_facts
 from localcloud.image_server import write_test_image
 from localcloud.layout import ADMIN
+from localcloud.layout import APP_CREDENTIAL_CLOUD
+from localcloud.layout import APP_CREDENTIAL_SECRET
 from localcloud.layout import DEFAULT_WORKDIR
 from localcloud.layout import DOMAIN
 from localcloud.layout import FAULT_PROXY_CLOUD
@@ -44,11 +48,14 @@ from localcloud.layout import JSON
 from localcloud.layout import LOCAL_CLOUD_SCRIPT
 from localcloud.layout import MEMBER
 from localcloud.layout import MISSING_IMAGE_NAME
+from localcloud.layout import NO_CA_CLOUD
 from localcloud.layout import READER
 from localcloud.layout import REGION
+from localcloud.layout import RETRIES_CLOUD
 from localcloud.layout import SHORT_LIVED_CLOUD
 from localcloud.layout import SHORT_TOKEN_LIFETIME
 from localcloud.layout import SYSTEM_SCOPE_CLOUD
+from localcloud.layout import UNSCOPED_CLOUD
 from localcloud.layout import CloudError
 from localcloud.layout import Layout
 from localcloud.layout import Ports
@@ -141,6 +148,7 @@ def start_cloud(
     with workdir_lock(layout):
         refuse_if_running(layout)
         check_asked_ports(asked)
+        haproxy_program = haproxy.ensure_installed(progress)
         fresh_run_dirs(layout)
         ensure_server_venv(layout, release, progress)
         database.check_disk_space(layout)
@@ -154,7 +162,9 @@ def start_cloud(
         }
         launcher = Launcher(layout, state)
         try:
-            configure_and_launch(layout, release, progress, asked, launcher)
+            configure_and_launch(
+                layout, release, progress, asked, launcher, haproxy_program
+            )
         except BaseException:
             if state["pids"]:
                 progress("start failed: stopping what was started")
@@ -171,6 +181,7 @@ def configure_and_launch(
     progress: Progress,
     asked: Ports,
     launcher: Launcher,
+    haproxy_program: str,
 ) -> None:
     """The body of start, after the venv; fills in launcher.state."""
     ports = choose_ports(asked)
@@ -197,6 +208,13 @@ def configure_and_launch(
         glance.config(layout, release, ports, bool(qemu_img)),
     )
     glance.copy_config_dir_files(layout, release)
+    cacert = haproxy.make_certificates(layout)
+    haproxy_cfg = haproxy.write_config(
+        layout, ports.haproxy_public, ports.haproxy_internal, ports.glance
+    )
+    launcher.state["haproxy"] = haproxy.state_entry(
+        layout, urls.image_public, urls.image_internal
+    )
     database.start(layout, launcher, ports.database, progress)
     progress(
         "keystone: db_sync, fernet_setup, credential_setup;"
@@ -206,10 +224,18 @@ def configure_and_launch(
     run_steps(steps, child_env())
     progress(
         f"starting keystone on :{ports.keystone} (short-lived tokens on"
-        f" :{ports.keystone_short}), glance on :{ports.glance}, image"
-        f" server on :{ports.image}, fault proxy on :{ports.fault_proxy}"
+        f" :{ports.keystone_short}), glance on :{ports.glance}, haproxy"
+        f" in front of it on :{ports.haproxy_public} (TLS) and"
+        f" :{ports.haproxy_internal}, image server on :{ports.image},"
+        f" fault proxy on :{ports.fault_proxy}"
     )
     launch_servers(layout, release, launcher, ports)
+    launcher.launch(
+        "haproxy",
+        haproxy.argv(haproxy_program, haproxy_cfg),
+        child_env(),
+        layout.run,
+    )
     progress("keystone: bootstrap")
     run_steps([keystone.bootstrap_step(layout, urls.keystone)], child_env())
     progress("keystone: waiting for it to answer")
@@ -217,13 +243,18 @@ def configure_and_launch(
     progress(
         "keystone: projects, users, roles, image endpoints (openstacksdk)"
     )
-    projects = keystone.populate(layout, urls)
+    projects, app_credential = keystone.populate(layout, urls)
     progress("glance: waiting for it to answer")
     launcher.wait("glance", urls.glance)
+    launcher.wait(
+        "haproxy",
+        urls.image_internal,
+        lambda: haproxy.answers_runtime(launcher.state),
+    )
     launcher.wait("image_server", urls.image)
     launcher.wait("keystone_short", urls.keystone_short)
     launcher.wait("fault_proxy", urls.fault_proxy_control)
-    write_clouds_yaml(layout, urls)
+    write_clouds_yaml(layout, urls, str(cacert), app_credential)
     launcher.state.update(
         ready_state(layout, urls, ports, image, bool(qemu_img), projects)
     )
@@ -259,6 +290,8 @@ def launch_servers(
         ports.image,
         ports.fault_proxy,
         ports.fault_proxy_control,
+        ports.haproxy_public,
+        ports.haproxy_internal,
     ):
         check_port_free(port)
     run = layout.run
@@ -325,10 +358,18 @@ def ready_state(
             "fault_proxy": FAULT_PROXY_CLOUD,
             "short_token": SHORT_LIVED_CLOUD,
             "system_scope": SYSTEM_SCOPE_CLOUD,
+            "app_credential": APP_CREDENTIAL_CLOUD,
+            "unscoped": UNSCOPED_CLOUD,
+            "retries": RETRIES_CLOUD,
+            "no_ca": NO_CA_CLOUD,
         },
         "region": REGION,
         "keystone_url": urls.keystone,
         "glance_url": urls.glance,
+        # Glance's endpoints in RegionOne's catalog, through HAProxy.
+        "image_public_url": urls.image_public,
+        "image_internal_url": urls.image_internal,
+        "cacert": str(haproxy.tls_dir(layout) / "ca.pem"),
         "database_url": urls.database,
         "image_url": urls.image,
         "image_404_url": f"{urls.image_base}/{MISSING_IMAGE_NAME}",
@@ -347,9 +388,11 @@ def ready_state(
     }
 
 
-def clouds(urls: Urls) -> JSON:
+def clouds(urls: Urls, cacert: str, app_credential: str) -> JSON:
     """One cloud per account, plus the admin's with Glance down, through
-    the fault proxy, with short-lived tokens and system-scoped."""
+    the fault proxy, with short-lived tokens, system-scoped, with an
+    application credential, unscoped, with retries, and without the CA
+    (every other cloud has it as `cacert`)."""
     entries: JSON = {}
     for account in (ADMIN, MEMBER, READER):
         entries[account.cloud] = {
@@ -364,10 +407,11 @@ def clouds(urls: Urls) -> JSON:
             "region_name": REGION,
             "identity_api_version": 3,
             "interface": "public",
+            "cacert": cacert,
         }
     admin = entries[ADMIN.cloud]
     auth = admin["auth"]
-    system_auth = {
+    user_auth = {
         key: auth[key]
         for key in ("auth_url", "username", "password", "user_domain_name")
     }
@@ -379,12 +423,37 @@ def clouds(urls: Urls) -> JSON:
     }
     entries[SYSTEM_SCOPE_CLOUD] = {
         **admin,
-        "auth": {**system_auth, "system_scope": "all"},
+        "auth": {**user_auth, "system_scope": "all"},
+    }
+    entries[APP_CREDENTIAL_CLOUD] = {
+        **admin,
+        "auth_type": "v3applicationcredential",
+        "auth": {
+            "auth_url": urls.keystone,
+            "application_credential_id": app_credential,
+            "application_credential_secret": APP_CREDENTIAL_SECRET,
+        },
+    }
+    entries[UNSCOPED_CLOUD] = {**admin, "auth": user_auth}
+    # openstacksdk hands these to keystoneauth's adapter (the image_
+    # forms for the image service only), which then retries requests
+    # answered with those statuses, POSTs included.
+    entries[RETRIES_CLOUD] = {
+        **admin,
+        "status_code_retries": 5,
+        "retriable_status_codes": [502, 503, 504],
+        "status_code_retry_delay": 0.5,
+        "image_status_code_retries": 5,
+    }
+    entries[NO_CA_CLOUD] = {
+        key: value for key, value in admin.items() if key != "cacert"
     }
     return {"clouds": entries}
 
 
-def write_clouds_yaml(layout: Layout, urls: Urls) -> None:
+def write_clouds_yaml(
+    layout: Layout, urls: Urls, cacert: str, app_credential: str
+) -> None:
     """clouds.yaml, written by PyYAML in the servers' venv."""
     header = (
         "# Written by tools/local_cloud.py start for a throwaway cloud on"
@@ -394,7 +463,7 @@ def write_clouds_yaml(layout: Layout, urls: Urls) -> None:
         layout,
         "writing clouds.yaml",
         ["-c", YAML_DUMP],
-        header + json.dumps(clouds(urls)),
+        header + json.dumps(clouds(urls, cacert, app_credential)),
         layout.log("clouds-yaml"),
     )
     layout.clouds_yaml.write_text(text)
@@ -428,6 +497,7 @@ def service_urls(state: JSON) -> dict[str, str]:
         "glance": str(state.get("glance_url", "")),
         "image_server": str(state.get("image_url", "")),
         "fault_proxy": str(state.get("fault_proxy_control_url", "")),
+        "haproxy": str(state.get("image_internal_url", "")),
     }
 
 

@@ -1,10 +1,12 @@
-"""The fault proxy: an HTTP proxy in front of Glance that tests break.
+"""The fault proxy: an HTTP proxy in front of Glance that holds POSTs back.
 
 It runs as a child of `start` (`local_cloud.py serve-fault-proxy`), on
 127.0.0.1 only, and forwards every request to Glance, one connection per
 request (``Connection: close``), so that a fault set now meets the next
 request.  The catalog's region RegionFaultProxy (clouds.yaml's
-local-admin-fault-proxy) leads clients through it.
+local-admin-fault-proxy) leads clients through it.  It does only what
+HAProxy, the front that clients meet in RegionOne, cannot do: HAProxy
+makes the other faults (haproxy.py).
 
 Tests set a fault on its control port: ``PUT /`` with a JSON object
 ``{"fault": FAULT, "seconds": N}``; after N seconds (at most
@@ -15,19 +17,11 @@ how often a request was sent.  The faults:
 
 ``forward``
     no fault.
-``refuse``
-    nothing listens on the proxy's port: connections are refused.
-``reset``
-    every connection is reset after its request came, before an answer.
-``502``, ``503``, ``504``
-    HAProxy's own HTML error page with that status.
-``drop-post-answer``
-    a POST is forwarded to Glance, which acts on it, and then the
-    connection is reset instead of passing on the answer; every other
-    request is forwarded.
-``reset-post``
-    a POST is reset before it reaches Glance; every other request is
-    forwarded.
+``late-post``
+    the client's connection is reset as soon as a POST's body came, and
+    the POST is delivered to Glance LATE_DELAY seconds later, as by a
+    busy worker or a load balancer's queue; Glance's answer goes
+    nowhere.  Every other request is forwarded.
 
 ``GET /`` counts the requests that met each fault apart too, under
 ``faulted``.
@@ -48,33 +42,11 @@ import urllib.parse
 from localcloud.layout import HOST
 from localcloud.layout import JSON
 
-FAULTS = (
-    "reset-post",
-    "forward",
-    "refuse",
-    "reset",
-    "502",
-    "503",
-    "504",
-    "drop-post-answer",
-)
-# The faults that only POSTs meet.
-POST_ONLY = frozenset({"reset-post", "drop-post-answer"})
+FAULTS = ("forward", "late-post")
+LATE_DELAY = 2.0
 LONGEST_FAULT = 300.0
 # Seconds a connection to or from the proxy may stay silent.
 SOCKET_TIMEOUT = 60.0
-# HAProxy's built-in error pages (its errorfiles), by status.
-HAPROXY_PAGES = {
-    "502": (
-        "Bad Gateway",
-        "The server returned an invalid or incomplete response.",
-    ),
-    "503": (
-        "Service Unavailable",
-        "No server is available to handle this request.",
-    ),
-    "504": ("Gateway Timeout", "The server didn't respond in time."),
-}
 # Headers that belong to one connection, not to the request or answer.
 HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "transfer-encoding", "proxy-connection"}
@@ -128,7 +100,7 @@ class Faults:
 
 
 class ProxyServer(http.server.ThreadingHTTPServer):
-    """Forwards to `target`; the listening socket closes while refusing."""
+    """Forwards to `target`."""
 
     daemon_threads = True
 
@@ -152,19 +124,15 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else None
         faults = self.server.faults
         fault = faults.current()
-        if fault in POST_ONLY and self.command != "POST":
+        if self.command != "POST":
             fault = "forward"
         faults.count(self.command, self.path, fault != "forward")
-        if fault in HAPROXY_PAGES:
-            self.haproxy_page(fault)
-        elif fault in ("reset", "refuse", "reset-post"):
+        if fault == "late-post":
             self.reset()
+            time.sleep(LATE_DELAY)
+            self.forward(body)
         else:
-            answer = self.forward(body)
-            if fault == "drop-post-answer":
-                self.reset()
-            else:
-                self.pass_on(*answer)
+            self.pass_on(*self.forward(body))
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = relay
 
@@ -219,20 +187,6 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(data)
 
-    def haproxy_page(self, status: str) -> None:
-        """Answer as HAProxy does when no server can take the request."""
-        reason, text = HAPROXY_PAGES[status]
-        page = (
-            f"<html><body><h1>{status} {reason}</h1>\n{text}\n</body></html>\n"
-        ).encode()
-        self.send_response(int(status), reason)
-        self.send_header("Content-Length", str(len(page)))
-        self.send_header("Cache-Control", "no-cache")
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(page)
-
     def reset(self) -> None:
         """Close the connection with a TCP reset, answering nothing."""
         self.log_message('"%s" reset', self.requestline)
@@ -271,7 +225,6 @@ class ControlHandler(http.server.BaseHTTPRequestHandler):
         except (ValueError, KeyError, TypeError) as exc:
             self.answer(400, {"error": str(exc)})
             return
-        self.server.proxy_listening(fault != "refuse")
         self.answer(200, self.server.faults.report())
 
     def answer(self, status: int, document: JSON) -> None:
@@ -285,43 +238,23 @@ class ControlHandler(http.server.BaseHTTPRequestHandler):
 
 
 class ControlServer(http.server.ThreadingHTTPServer):
-    """The control port; it opens and closes the proxy's port."""
+    """The control port; the proxy's port is served beside it."""
 
     daemon_threads = True
 
-    def __init__(self, port: int, proxy_port: int, target: str) -> None:
+    def __init__(self, port: int, faults: Faults) -> None:
         super().__init__((HOST, port), ControlHandler)
-        self.faults = Faults()
-        self.proxy_port = proxy_port
-        self.target = target
-        self.proxy: ProxyServer | None = None
-        self.proxy_lock = threading.Lock()
-        self.proxy_listening(True)
-
-    def proxy_listening(self, listening: bool) -> None:
-        """Open the proxy's port, or close it so connections are refused."""
-        with self.proxy_lock:
-            if listening and self.proxy is None:
-                self.proxy = ProxyServer(
-                    self.proxy_port, self.target, self.faults
-                )
-                threading.Thread(
-                    target=self.proxy.serve_forever,
-                    kwargs={"poll_interval": 0.05},
-                    daemon=True,
-                ).start()
-            elif not listening and self.proxy is not None:
-                self.proxy.shutdown()
-                self.proxy.server_close()
-                self.proxy = None
-
-    def service_actions(self) -> None:
-        """Reopen the proxy's port once a refusal's time is up."""
-        if self.proxy is None and self.faults.current() != "refuse":
-            self.proxy_listening(True)
+        self.faults = faults
 
 
 def serve(port: int, control_port: int, target: str) -> None:
     """Serve the proxy and its control port until terminated."""
-    with ControlServer(control_port, port, target) as server:
-        server.serve_forever(poll_interval=0.1)
+    faults = Faults()
+    with ProxyServer(port, target, faults) as proxy:
+        threading.Thread(
+            target=proxy.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            daemon=True,
+        ).start()
+        with ControlServer(control_port, faults) as server:
+            server.serve_forever(poll_interval=0.1)

@@ -2,7 +2,8 @@
 
 Glance runs from the servers' venv under gunicorn with two workers, on
 PostgreSQL, with Keystone authentication, a file store, and imports
-allowed only from the test image server on 127.0.0.1.
+allowed only from the test image server on 127.0.0.1.  Clients reach it
+through HAProxy (haproxy.py), whose proxy headers it parses.
 
 With qemu-img on PATH it gets enabled_backends and [task] work_dir, as
 deployments do, and import tasks inspect the data with qemu-img.
@@ -61,6 +62,9 @@ def config(
             "allowed_ports": f"[{ports.image}]",
         },
         "oslo_concurrency": {"lock_path": str(data / "locks")},
+        # HAProxy's X-Forwarded-Proto and X-Forwarded-Prefix, so that the
+        # version document leads clients back through the front.
+        "oslo_middleware": {"enable_proxy_headers_parsing": "true"},
     }
     defaults, stores = store_config(data, qemu_img)
     sections["DEFAULT"].update(defaults)

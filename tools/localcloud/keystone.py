@@ -19,6 +19,8 @@ import pwd
 
 from localcloud import database
 from localcloud.layout import ADMIN
+from localcloud.layout import APP_CREDENTIAL_NAME
+from localcloud.layout import APP_CREDENTIAL_SECRET
 from localcloud.layout import DOMAIN
 from localcloud.layout import FAULT_PROXY_REGION
 from localcloud.layout import GLANCE
@@ -110,15 +112,21 @@ def bootstrap_step(layout: Layout, keystone_url: str) -> Step:
     return Step("keystone bootstrap", argv, layout.log("keystone-bootstrap"))
 
 
-def populate(layout: Layout, urls: Urls) -> dict[str, str]:
-    """Projects, users, roles and the image endpoints, made with
-    openstacksdk in the servers' venv; return the project ids."""
+def populate(layout: Layout, urls: Urls) -> tuple[dict[str, str], str]:
+    """Projects, users, roles, the image endpoints and the admin's
+    application credential, made with openstacksdk in the servers' venv;
+    return the project ids and the application credential's id."""
     spec = {
         "auth_url": urls.keystone,
         "admin": {
             "user": ADMIN.user,
             "password": ADMIN.password,
             "domain": DOMAIN,
+            "project": ADMIN.project,
+        },
+        "app_credential": {
+            "name": APP_CREDENTIAL_NAME,
+            "secret": APP_CREDENTIAL_SECRET,
         },
         "projects": [ADMIN.project, GLANCE.project, MEMBER.project],
         "users": [
@@ -130,10 +138,19 @@ def populate(layout: Layout, urls: Urls) -> dict[str, str]:
             }
             for account in (GLANCE, MEMBER, READER)
         ],
+        # The admin interface's endpoint is the internal one.  RegionOne's
+        # go through HAProxy: the public one with TLS, the internal one
+        # plain.
         "image_endpoints": {
-            REGION: urls.glance,
-            GLANCE_DOWN_REGION: urls.down,
-            FAULT_PROXY_REGION: urls.fault_proxy,
+            REGION: {
+                "public": urls.image_public,
+                "internal": urls.image_internal,
+            },
+            GLANCE_DOWN_REGION: {"public": urls.down, "internal": urls.down},
+            FAULT_PROXY_REGION: {
+                "public": urls.fault_proxy,
+                "internal": urls.fault_proxy,
+            },
         },
     }
     output = run_in_venv(
@@ -143,5 +160,5 @@ def populate(layout: Layout, urls: Urls) -> dict[str, str]:
         json.dumps(spec),
         layout.log("keystone-setup"),
     )
-    project_ids: dict[str, str] = json.loads(output)["project_ids"]
-    return project_ids
+    made = json.loads(output)
+    return dict(made["project_ids"]), str(made["app_credential_id"])

@@ -22,6 +22,8 @@ LOCAL_CLOUD_SCRIPT = REPO_ROOT / "tools" / "local_cloud.py"
 DEFAULT_WORKDIR = REPO_ROOT / ".local-cloud"
 
 HOST = "127.0.0.1"
+# Glance's path under HAProxy's frontends, as devstack has it.
+IMAGE_PREFIX = "/image"
 REGION = "RegionOne"
 DOMAIN = "Default"
 # A second region whose image endpoint is a port where nothing listens: the
@@ -29,7 +31,7 @@ DOMAIN = "Default"
 GLANCE_DOWN_REGION = "RegionGlanceDown"
 GLANCE_DOWN_CLOUD = "local-admin-glance-down"
 # A third region whose image endpoint is the fault proxy in front of
-# Glance (fault_proxy.py), which tests tell to refuse, reset or answer 503.
+# Glance (fault_proxy.py), which tests tell to deliver a POST late.
 FAULT_PROXY_REGION = "RegionFaultProxy"
 FAULT_PROXY_CLOUD = "local-admin-fault-proxy"
 # The admin through a second Keystone, on the same database and keys,
@@ -38,6 +40,17 @@ SHORT_LIVED_CLOUD = "local-admin-short-token"
 # The admin with a system-scoped token (bootstrap gives it the system
 # role), which the tasks API does not take.
 SYSTEM_SCOPE_CLOUD = "local-admin-system-scope"
+# The admin with an application credential (made by keystone_setup.py).
+APP_CREDENTIAL_CLOUD = "local-admin-appcred"
+APP_CREDENTIAL_NAME = "local-admin-appcred"
+APP_CREDENTIAL_SECRET = "appcred-secret"  # noqa: S105 - loopback only
+# The admin's password with no project or domain scope: an unscoped token,
+# whose catalog is empty.
+UNSCOPED_CLOUD = "local-admin-unscoped"
+# The admin with clouds.yaml's retry settings turned on.
+RETRIES_CLOUD = "local-admin-retries"
+# The admin without the CA of the TLS front (its certificate fails).
+NO_CA_CLOUD = "local-admin-no-ca"
 SHORT_TOKEN_LIFETIME = 10
 LOG_TAIL_LINES = 30
 
@@ -169,6 +182,9 @@ class Ports:
     keystone_short: int = 0
     fault_proxy: int = 0
     fault_proxy_control: int = 0
+    # HAProxy's frontends in front of Glance (haproxy.py).
+    haproxy_public: int = 0
+    haproxy_internal: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -183,6 +199,9 @@ class Urls:
     keystone_short: str
     fault_proxy: str
     fault_proxy_control: str
+    # Glance through HAProxy, devstack-style under a path prefix.
+    image_public: str
+    image_internal: str
 
     @classmethod
     def for_ports(cls, ports: Ports) -> Urls:
@@ -196,6 +215,10 @@ class Urls:
             keystone_short=f"http://{HOST}:{ports.keystone_short}/v3",
             fault_proxy=f"http://{HOST}:{ports.fault_proxy}",
             fault_proxy_control=f"http://{HOST}:{ports.fault_proxy_control}/",
+            image_public=f"https://{HOST}:{ports.haproxy_public}{IMAGE_PREFIX}",
+            image_internal=(
+                f"http://{HOST}:{ports.haproxy_internal}{IMAGE_PREFIX}"
+            ),
         )
 
     @property

@@ -8,11 +8,17 @@ whole run and names its state file in ``OSC_IMAGE_TASK_CLOUD_STATE``.
 Without that variable the first test starts a cloud itself and stops it
 when the test process exits. A cloud that cannot start fails the tests:
 they never skip.
+
+Clients meet Glance through HAProxy, under ``/image``: with TLS on the
+public endpoint (every cloud of clouds.yaml has the cloud's CA), plain on
+the internal one. Tests switch HAProxy's faults with set_fault() (cleared
+at clean-up) and read its log with front_requests().
 """
 
 from __future__ import annotations
 
 import atexit
+import http.client
 import json
 import os
 import pathlib
@@ -21,6 +27,9 @@ import shlex
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.parse
+import uuid
 
 import fixtures
 import testtools
@@ -29,6 +38,11 @@ from osc_image_task.tests.functional import polling
 
 REPO = pathlib.Path(__file__).resolve().parents[3]
 LOCAL_CLOUD = REPO / 'tools' / 'local_cloud.py'
+# The local cloud's own API for HAProxy's faults and log (standard
+# library only).
+sys.path.insert(0, str(LOCAL_CLOUD.parent))
+from localcloud import haproxy  # noqa: E402
+
 # The CLI under test: this environment's, or the one of a release's client
 # stack that tools/client_stacks.py built.
 OPENSTACK = os.environ.get('OSC_IMAGE_TASK_OPENSTACK') or str(
@@ -87,6 +101,29 @@ def connection(cloud_name):
     return _connections[cloud_name]
 
 
+class FaultProxy:
+    """The control port of the local cloud's fault proxy, which holds
+    POSTs back (tools/localcloud/fault_proxy.py)."""
+
+    def __init__(self, control_url):
+        parts = urllib.parse.urlsplit(control_url)
+        self.address = (parts.hostname, parts.port)
+
+    def set(self, fault, seconds=0.0):
+        """Put `fault` in force for `seconds` (``forward``: none)."""
+        conn = http.client.HTTPConnection(*self.address, timeout=10)
+        try:
+            body = json.dumps({'fault': fault, 'seconds': seconds})
+            conn.request('PUT', '/', body=body)
+            response = conn.getresponse()
+            document = json.loads(response.read())
+        finally:
+            conn.close()
+        if response.status != 200:
+            raise AssertionError('fault proxy: %s' % document)
+        return document
+
+
 class FunctionalTestBase(testtools.TestCase):
     def setUp(self):
         super().setUp()
@@ -100,14 +137,19 @@ class FunctionalTestBase(testtools.TestCase):
             return [OPENSTACK, *args]
         return [OPENSTACK, '--os-cloud', self.clouds[cloud], *args]
 
-    def openstack(self, *args, cloud='admin', stdin=None, check=True):
+    def openstack(
+        self, *args, cloud='admin', stdin=None, check=True, os_cloud=None
+    ):
         """Run the real ``openstack`` CLI; return the CompletedProcess.
 
         With ``cloud`` None, the CLI gets no cloud and no credentials at
-        all: no clouds.yaml, no ``OS_*`` variables, an empty home.
+        all: no clouds.yaml, no ``OS_*`` variables, an empty home; with
+        ``os_cloud`` too, the cloud of that name in ``OS_CLOUD``.
         """
         env = cli_env()
-        if cloud is None:
+        if os_cloud is not None:
+            env['OS_CLOUD'] = self.clouds[os_cloud]
+        elif cloud is None:
             home = self.useFixture(fixtures.TempHomeDir()).path
             del env['OS_CLIENT_CONFIG_FILE']
             env.update(HOME=home, XDG_CONFIG_HOME=home)
@@ -195,6 +237,96 @@ class FunctionalTestBase(testtools.TestCase):
 
     def task_ids(self):
         return {task.id for task in self.image_api.tasks()}
+
+    def new_task(self, before, timeout=30.0):
+        """The id of the one task that is not in `before`, once Glance
+        has it and runs it."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            new = self.task_ids() - before
+            if new:
+                (task_id,) = new
+                if self.get_task(task_id)['status'] != 'pending':
+                    return task_id
+            time.sleep(0.2)
+        self.fail('no new task running after %d s' % timeout)
+
+    def slow_input(self, seconds):
+        """An import whose source takes `seconds` to download; its image
+        is deleted at clean-up, whether the task ended or not."""
+        name = 'functional-%s' % uuid.uuid4().hex[:8]
+        self.addCleanup(self.delete_images_named, name)
+        url = '%s%g' % (self.state['slow_image_url'], seconds)
+        return json.dumps(self.import_input(name, url=url))
+
+    def delete_images_named(self, name):
+        for image in self.image_api.images(name=name):
+            self.image_api.delete_image(image, ignore_missing=True)
+
+    def start_cli(self, *args, cloud='admin'):
+        """Start the real CLI in the background; see finish()."""
+        return subprocess.Popen(
+            self.cli_argv(*args, cloud=cloud),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=cli_env(),
+        )
+
+    def finish(self, process, timeout=120):
+        """Wait for a CLI started by start_cli(); return exit, out, err."""
+        try:
+            out, err = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            out, err = process.communicate()
+            self.fail('the CLI did not end in %d s: %s' % (timeout, err))
+        self.addDetail(
+            'openstack',
+            testtools.content.text_content(
+                'exit %d\nstdout:\n%s\nstderr:\n%s'
+                % (process.returncode, out, err)
+            ),
+        )
+        return process.returncode, out, err
+
+    def token_auth_args(self, token):
+        """Global options that authenticate with `token` on the admin
+        project, with no cloud of clouds.yaml."""
+        return [
+            '--os-auth-type',
+            'token',
+            '--os-auth-url',
+            self.state['keystone_url'],
+            '--os-token',
+            token,
+            '--os-project-name',
+            'admin',
+            '--os-project-domain-name',
+            'Default',
+            '--os-region-name',
+            self.state['region'],
+            '--os-cacert',
+            self.state['cacert'],
+        ]
+
+    def set_fault(self, fault, methods=('POST',)):
+        """Put one of HAProxy's faults (localcloud.haproxy.FAULTS) in
+        force on the public endpoint until the test's clean-up."""
+        self.addCleanup(haproxy.clear_faults, self.state)
+        haproxy.set_fault(self.state, fault, tuple(methods))
+
+    def front_requests(self, method='POST', path='/image/v2/tasks'):
+        """The requests HAProxy has logged so far for `method` `path`."""
+        return [
+            request
+            for request in haproxy.requests(self.state)
+            if (request.method, request.path) == (method, path)
+        ]
+
+    def forwarded_posts(self):
+        """How many POSTs to the tasks API HAProxy sent on to Glance."""
+        return sum(r.forwarded for r in self.front_requests())
 
     def assert_one_clean_line(self, result):
         """A failed command: non-zero exit, a short message, no traceback."""
