@@ -349,7 +349,7 @@ class FunctionalTestBase(testtools.TestCase):
     def assert_rejected(self, result):
         """One line: Glance's 400, with its words as plain text."""
         line = self.assert_one_clean_line(result)
-        prefix = 'Glance rejected the task (HTTP 400): '
+        prefix = 'Glance rejected the request (HTTP 400): '
         self.assertTrue(line.startswith(prefix), line)
         self.assertTrue(line[len(prefix) :].strip(), line)
         self.assertIsNone(re.search(r'<[a-z/]|&#?\w+;', line), line)

@@ -19,6 +19,7 @@ import fixtures
 import yaml
 
 from osc_image_task.tests.functional import base
+from osc_image_task.tests.functional.base import haproxy
 
 PROGRESS = r'Task %s: (\w+) after \d+\.\d s'
 
@@ -118,12 +119,10 @@ class TestRefusals(base.FunctionalTestBase):
             )
             line = self.assert_one_clean_line(result)
             self.assertTrue(line.startswith('Not allowed (HTTP 403): '), line)
-            self.assertTrue(
-                line.endswith(
-                    ". The tasks API is admin-only by default (Glance "
-                    "policy 'tasks_api_access'): use an admin account or "
-                    'ask the cloud operator to grant access'
-                ),
+            self.assertIn(
+                ". The tasks API is admin-only by default (Glance policy "
+                "'tasks_api_access'): use an admin account or ask the cloud "
+                'operator to grant access (request ID req-',
                 line,
             )
         self.assertEqual(before, self.task_ids())
@@ -255,19 +254,17 @@ class TestDryRun(base.FunctionalTestBase):
         body = self.import_input('dry')
         expected = json.loads(json.dumps(body))
         expected['image_properties'].update(name='renamed', os_distro='x')
-        before = self.task_ids(), self.glance_posts()
-        # With the admin's cloud, and with no cloud nor credentials at all.
-        for cloud in ('admin', None):
-            result = self.openstack(
-                *('image', 'task', 'create', '--dry-run', '-f', 'json'),
-                *('--input', json.dumps(body), '--name', 'renamed'),
-                *('--image-property', 'os_distro=x'),
-                cloud=cloud,
-            )
-            self.assertEqual('', result.stderr, cloud)
-            self.assertEqual(
-                {'type': 'import', 'input': expected},
-                json.loads(result.stdout),
-                cloud,
-            )
-        self.assertEqual(before, (self.task_ids(), self.glance_posts()))
+        before = self.task_ids(), len(haproxy.requests(self.state))
+        # It authenticates, as every command does; nothing reaches Glance.
+        result = self.openstack(
+            *('image', 'task', 'create', '--dry-run', '-f', 'json'),
+            *('--input', json.dumps(body), '--name', 'renamed'),
+            *('--image-property', 'os_distro=x'),
+        )
+        self.assertEqual('', result.stderr)
+        self.assertEqual(
+            {'type': 'import', 'input': expected}, json.loads(result.stdout)
+        )
+        self.assertEqual(
+            before, (self.task_ids(), len(haproxy.requests(self.state)))
+        )

@@ -19,6 +19,8 @@ import subprocess
 import sys
 import time
 
+from osc_image_task import glance
+from osc_image_task import lookup
 from osc_image_task.tests.functional import base
 from osc_image_task.tests.functional.base import haproxy
 
@@ -28,7 +30,7 @@ OUTAGE = 10.0
 TASK_SECONDS = 14.0
 # Longer than the command may wait for the answer to its POST before it
 # looks for the task in Glance.
-POST_ANSWER_LIMIT = 90
+POST_ANSWER_LIMIT = glance.POST_TIMEOUT + lookup.LOOK_FOR + 30
 
 
 class TestWaitFaults(base.FunctionalTestBase):
@@ -77,10 +79,11 @@ class TestWaitFaults(base.FunctionalTestBase):
         task = json.loads(out)
         self.assertEqual((task_id, 'success'), (task['id'], task['status']))
         lines = err.splitlines()
-        (warning,) = [line for line in lines if 'did not answer' in line]
-        self.assertIn(task_id, warning)
-        (answered,) = [line for line in lines if 'answered again' in line]
-        self.assertIn('openstack image task show %s' % task_id, answered)
+        (warning,) = [line for line in lines if 'goes on, less often' in line]
+        self.assertIn('polling task %s' % task_id, warning)
+        self.assertEqual(
+            1, len([line for line in lines if 'answered again' in line])
+        )
 
     def test_glance_restart_during_wait_warns_then_times_out(self):
         # The legacy import runs inside glance-api: once it restarts, the
@@ -114,7 +117,8 @@ class TestWaitFaults(base.FunctionalTestBase):
         # openstacksdk's own retries of a GET ride out: the command
         # need not see it at all.
         last = err.strip().splitlines()[-1]
-        self.assertIn('Task %s is still processing after 20 s' % task_id, last)
+        self.assertIn('Stopped waiting after 2', last)
+        self.assertIn('task %s was processing' % task_id, last)
         self.assertEqual('processing', self.get_task(task_id)['status'])
 
     def keystone_short_token_posts(self):
@@ -157,7 +161,7 @@ class TestWaitFaults(base.FunctionalTestBase):
         self.assertNotIn('Traceback', err)
         last = err.strip().splitlines()[-1]
         self.assertIn('cannot be renewed', last)
-        self.assertIn('openstack image task show %s' % task_id, last)
+        self.assertIn('openstack image task wait %s' % task_id, last)
 
     def test_sigterm_during_wait_says_how_to_follow_the_task(self):
         before = self.task_ids()
@@ -171,7 +175,7 @@ class TestWaitFaults(base.FunctionalTestBase):
         self.assertNotIn('Traceback', err)
         last = err.strip().splitlines()[-1]
         self.assertIn(
-            'Follow it with: openstack image task show %s' % task_id, last
+            'Follow it with: openstack image task wait %s' % task_id, last
         )
 
     def test_lost_answer_to_the_post_names_the_task_created(self):
@@ -199,22 +203,27 @@ class TestWaitFaults(base.FunctionalTestBase):
         forwarded = self.forwarded_posts()
         self.set_fault('reject')
         result = self.create_import(self.slow_input(2), check=False)
-        line = self.assert_one_clean_line(result)
-        self.assertNotIn('safe', line)
+        self.assertEqual((1, ''), (result.returncode, result.stdout))
+        self.assertNotIn('Traceback', result.stderr)
+        self.assertNotIn('safe', result.stderr)
+        # A warning that it looks, then what it found and how to check.
+        warning, line = result.stderr.strip().splitlines()
+        self.assertIn('shows no task with this input', line)
+        self.assertIn('openstack image task list', line)
         self.assertEqual(set(), self.task_ids() - before)
         self.assertEqual(posts + 1, len(self.front_requests()))
         self.assertEqual(forwarded, self.forwarded_posts())
 
     def test_system_scoped_token_is_told_to_use_a_project(self):
-        before = self.task_ids()
+        before, front = self.task_ids(), len(haproxy.requests(self.state))
         result = self.create_import(
             self.slow_input(1), cloud='system_scope', check=False
         )
         line = self.assert_one_clean_line(result)
-        self.assertIn('HTTP 403', line)
-        self.assertIn('system-scoped', line)
+        self.assertIn('The token is system-scoped', line)
         self.assertIn('project-scoped token', line)
         self.assertEqual(set(), self.task_ids() - before)
+        self.assertEqual(front, len(haproxy.requests(self.state)))
 
     def test_closed_stdout_ends_quietly(self):
         # As with `| head`: the reader is gone before the task is shown.
