@@ -60,7 +60,8 @@ CONSTRAINTS = REPO / 'upper-constraints'
 # Release -> the Python its users run: RHOSP 17.1 (Wallaby) and RHOSO 18
 # (2023.1) on RHEL 9's 3.9, Ubuntu 22.04 (Yoga) on 3.10, Debian 12's
 # Python (Zed) 3.11, Ubuntu 24.04 (2024.1) on 3.12, Debian 13 (2025.1) on
-# 3.13, master on the newest, 3.14 (tools/debian_python.py).
+# 3.13, master on 3.14 and on the next, 3.15 (tools/debian_python.py). A
+# name's "-pyXY" suffix only picks another Python for the same release.
 STACKS = {
     'wallaby': '3.9',
     'yoga': '3.10',
@@ -69,6 +70,7 @@ STACKS = {
     '2024.1': '3.12',
     '2025.1': '3.13',
     'master': '3.14',
+    'master-py315': '3.15',
 }
 PLUGIN = 'osc-image-task'
 # The client packages the summary names.
@@ -129,9 +131,13 @@ def freeze(venv: pathlib.Path) -> dict[str, str]:
     return packages
 
 
+def constraints_of(release: str) -> pathlib.Path:
+    return CONSTRAINTS / ('%s.txt' % release.split('-py')[0])
+
+
 def stack_marker(release: str, python: str) -> str:
     """What a reusable venv of the release must have been built from."""
-    constraints = CONSTRAINTS / ('%s.txt' % release)
+    constraints = constraints_of(release)
     return json.dumps(
         {
             'constraints_sha256': hashlib.sha256(
@@ -165,7 +171,7 @@ def client_venv(release: str, venv: pathlib.Path, python: str) -> None:
         pass
     shutil.rmtree(venv, ignore_errors=True)
     run(venv_argv(venv, python))
-    constraints = CONSTRAINTS / ('%s.txt' % release)
+    constraints = constraints_of(release)
     pip = pip_install_argv(venv, ['-q', '-c', str(constraints)])
     run(pip + ['python-openstackclient'])
 

@@ -45,6 +45,7 @@ from collections.abc import Iterator
 from concurrent import futures
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import pathlib
@@ -71,6 +72,20 @@ SUITES = {
 # The packaged client, pip for the documented install, and packaging to
 # check the plugin's requirements against the packaged versions.
 PACKAGES = ('python3-openstackclient', 'python3-pip', 'python3-packaging')
+# The build chroot: a copy of the client chroot with what builds and
+# checks a package; debian/control's Build-Depends come at each build,
+# from apt-get build-dep. dpkg-buildpackage wants build-essential.
+BUILD_PACKAGES = (
+    'build-essential',
+    'debhelper',
+    'dh-python',
+    'lintian',
+    'autopkgtest',
+)
+# The binary package that debian/ builds.
+DEB = 'python3-osc-image-task'
+# Where the build chroot holds the copy of the checkout.
+BUILD_DIR = '/build/osc-image-task'
 # Bump to make every cached chroot be built again.
 RECIPE = 1
 # The documented commands (doc/source/install/index.rst), as root.
@@ -185,17 +200,26 @@ def remove_chroot(root: pathlib.Path) -> None:
 class Chroot:
     """One suite's chroot under the work directory."""
 
-    def __init__(self, suite: str, workdir: pathlib.Path, mirror: str):
+    def __init__(
+        self,
+        suite: str,
+        workdir: pathlib.Path,
+        mirror: str,
+        name: str | None = None,
+        packages: tuple[str, ...] = PACKAGES,
+    ):
         self.suite = suite
         self.mirror = mirror
-        self.root = workdir / suite
+        name = name or suite
+        self.root = workdir / name
         # The output of every step, the last build's and test's.
-        self.log = workdir / ('%s.log' % suite)
-        self.marker = workdir / ('%s.ready' % suite)
+        self.log = workdir / ('%s.log' % name)
+        self.marker = workdir / ('%s.ready' % name)
+        self.packages = packages
         self.recipe = {
             'suite': suite,
             'mirror': mirror,
-            'packages': list(PACKAGES),
+            'packages': list(packages),
             'recipe': RECIPE,
         }
 
@@ -213,6 +237,10 @@ class Chroot:
             'rw': '',
         }
         return self.namespaced(['/bin/sh', '-c', script, 'inner', *argv])
+
+    def shell(self, script: str) -> subprocess.CompletedProcess[str]:
+        """Run a shell script in the chroot, as :meth:`run` does."""
+        return self.run('/bin/sh', '-c', script)
 
     def namespaced(
         self, argv: list[str], what: str | None = None
@@ -254,14 +282,14 @@ class Chroot:
             )
         return done
 
-    def apt_get(self, *args: str) -> None:
+    def apt_options(self) -> list[str]:
         # sid's Release file may be past its Valid-Until date on a mirror.
-        options = (
-            ['-o', 'Acquire::Check-Valid-Until=false']
-            if self.suite == 'sid'
-            else []
-        )
-        self.run('apt-get', '-q', '-y', *options, *args)
+        if self.suite == 'sid':
+            return ['-o', 'Acquire::Check-Valid-Until=false']
+        return []
+
+    def apt_get(self, *args: str) -> None:
+        self.run('apt-get', '-q', '-y', *self.apt_options(), *args)
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
@@ -273,12 +301,9 @@ class Chroot:
             fcntl.flock(lock, fcntl.LOCK_EX)
             yield
 
-    def build(self, rebuild: bool) -> str:
-        """Build the chroot unless cached; say what was done and how long."""
-        with self.locked():
-            return self.build_locked(rebuild)
-
-    def build_locked(self, rebuild: bool) -> str:
+    def build_locked(self, rebuild: bool, base: Chroot | None = None) -> str:
+        """Debootstrap the chroot, or copy `base` (a chroot of the same
+        suite, built), and install its packages."""
         if self.cached() and not rebuild:
             return 'cached chroot reused'
         self.marker.unlink(missing_ok=True)
@@ -286,31 +311,37 @@ class Chroot:
         self.root.parent.mkdir(parents=True, exist_ok=True)
         self.log.write_text('')
         started = time.monotonic()
-        # debootstrap mounts /proc and /sys in the target: in a namespace
-        # of its own, they go away with it whatever happens.
-        self.namespaced(
-            [
-                'debootstrap',
-                '--variant=minbase',
-                self.suite,
-                str(self.root),
-                self.mirror,
-            ],
-            what='debootstrap %s' % self.suite,
-        )
-        debootstrapped = time.monotonic()
-        # No daemon may start in the chroot.
-        policy = self.root / 'usr' / 'sbin' / 'policy-rc.d'
-        policy.write_text('#!/bin/sh\nexit 101\n')
-        policy.chmod(0o755)
+        if base is not None:
+            run(['cp', '-a', '--reflink=auto', str(base.root), str(self.root)])
+            made = 'copy of %s' % base.root.name
+        else:
+            # debootstrap mounts /proc and /sys in the target: in a
+            # namespace of its own, they go away with it whatever happens.
+            self.namespaced(
+                [
+                    'debootstrap',
+                    '--variant=minbase',
+                    self.suite,
+                    str(self.root),
+                    self.mirror,
+                ],
+                what='debootstrap %s' % self.suite,
+            )
+            made = 'debootstrap'
+            # No daemon may start in the chroot.
+            policy = self.root / 'usr' / 'sbin' / 'policy-rc.d'
+            policy.write_text('#!/bin/sh\nexit 101\n')
+            policy.chmod(0o755)
+        bootstrapped = time.monotonic()
         self.apt_get('update')
-        self.apt_get('install', '--no-install-recommends', *PACKAGES)
+        self.apt_get('install', '--no-install-recommends', *self.packages)
         self.apt_get('clean')
         done = time.monotonic()
         self.marker.write_text(json.dumps(self.recipe))
-        return 'debootstrap %.0f s, apt-get %.0f s' % (
-            debootstrapped - started,
-            done - debootstrapped,
+        return '%s %.0f s, apt-get %.0f s' % (
+            made,
+            bootstrapped - started,
+            done - bootstrapped,
         )
 
     def python(self, code: str) -> str:
@@ -509,17 +540,191 @@ def host_tools() -> None:
         )
 
 
+def source_files() -> list[pathlib.Path]:
+    """The checkout as git sees it: tracked and untracked files, less the
+    ignored ones, with the edits not yet committed."""
+    listed = run(
+        [
+            'git',
+            '-C',
+            str(REPO),
+            'ls-files',
+            '-z',
+            '--cached',
+            '--others',
+            '--exclude-standard',
+        ]
+    ).stdout
+    return sorted(
+        pathlib.Path(name)
+        for name in set(listed.split('\0'))
+        if name and (REPO / name).is_file()
+    )
+
+
+def source_key(files: list[pathlib.Path]) -> str:
+    """What a built package depends on: each file's name, mode and bytes."""
+    digest = hashlib.sha256()
+    for name in files:
+        path = REPO / name
+        digest.update(b'%s\0%o\0' % (bytes(name), path.stat().st_mode))
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def lintian_tags(output: str) -> list[str]:
+    """lintian's E: and W: lines, the ones that fail the build."""
+    return [line for line in output.splitlines() if line[:2] in ('E:', 'W:')]
+
+
+class Package:
+    """One suite's python3-osc-image-task, built in its build chroot."""
+
+    def __init__(self, client: Chroot, workdir: pathlib.Path):
+        self.suite = client.suite
+        self.client = client
+        self.builder = Chroot(
+            client.suite,
+            workdir,
+            client.mirror,
+            name='%s-build' % client.suite,
+            packages=PACKAGES + BUILD_PACKAGES,
+        )
+        self.out = workdir / ('%s-deb' % client.suite)
+        self.marker = self.out / 'build.json'
+
+    def summary(self) -> dict[str, str | int | float]:
+        summary: dict[str, str | int | float] = json.loads(
+            self.marker.read_text()
+        )
+        return summary
+
+    def deb(self) -> pathlib.Path:
+        return self.out / str(self.summary()['deb'])
+
+    def build(self, key: str, files: list[pathlib.Path]) -> str:
+        """Build, lintian and autopkgtest the package unless one of this
+        source is there; say what was done."""
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            if self.summary()['key'] == key and self.deb().is_file():
+                return 'cached package reused'
+        self.marker.unlink(missing_ok=True)
+        build = self.builder.root / 'build'
+        shutil.rmtree(build, ignore_errors=True)
+        for name in files:
+            copy = build / 'osc-image-task' / name
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, copy)
+        apt = ' '.join(self.builder.apt_options())
+        self.builder.shell(
+            'cd %s && apt-get -q -y %s build-dep ./' % (BUILD_DIR, apt)
+        )
+        started = time.monotonic()
+        self.builder.shell('cd %s && dpkg-buildpackage -us -uc -b' % BUILD_DIR)
+        built = time.monotonic() - started
+        debs = sorted(build.glob('%s_*_all.deb' % DEB))
+        changes = sorted(build.glob('osc-image-task_*.changes'))
+        if len(debs) != 1 or len(changes) != 1:
+            raise StackError('dpkg-buildpackage made no single %s' % DEB)
+        inside = '/build/%s' % changes[0].name
+        # lintian exits non-zero on an error tag: the tags are read below.
+        lintian = self.builder.shell(
+            'lintian --display-info %s || true' % inside
+        ).stdout
+        started = time.monotonic()
+        self.builder.shell(
+            'autopkgtest /build/%s %s/ -- null; status=$?; '
+            'apt-get -q -y purge %s; exit $status'
+            % (debs[0].name, BUILD_DIR, DEB)
+        )
+        autopkgtest = time.monotonic() - started
+        shutil.rmtree(self.out, ignore_errors=True)
+        self.out.mkdir(parents=True)
+        shutil.copy2(debs[0], self.out / debs[0].name)
+        (self.out / 'lintian.txt').write_text(lintian)
+        self.marker.write_text(
+            json.dumps(
+                {
+                    'key': key,
+                    'deb': debs[0].name,
+                    'size': debs[0].stat().st_size,
+                    'build': round(built, 1),
+                    'autopkgtest': round(autopkgtest, 1),
+                    'lintian': lintian,
+                }
+            )
+        )
+        return 'package built'
+
+    def report(self) -> str:
+        """The package's name, size, build time and lintian's word."""
+        summary = self.summary()
+        lintian = str(summary['lintian']).strip()
+        tags = lintian_tags(lintian)
+        return (
+            '%s, %.1f KiB; dpkg-buildpackage %.0f s, autopkgtest %.0f s; '
+            'lintian: %s'
+            % (
+                summary['deb'],
+                int(summary['size']) / 1024,
+                float(summary['build']),
+                float(summary['autopkgtest']),
+                '; '.join(lintian.splitlines()) or 'no tags',
+            )
+            + (' (E:/W: FAIL)' if tags else '')
+        )
+
+
+def prepare(
+    chroot: Chroot, rebuild: bool, key: str, files: list[pathlib.Path]
+) -> str:
+    """The client chroot, the build chroot and the package, under the
+    suite's lock; what was done and how long it took."""
+    package = Package(chroot, chroot.root.parent)
+    with chroot.locked():
+        steps = ['client: %s' % chroot.build_locked(rebuild)]
+        steps.append(
+            'build chroot: %s'
+            % package.builder.build_locked(rebuild, base=chroot)
+        )
+        if chroot.suite == 'sid':
+            # sid's Release file may be past its Valid-Until date, also
+            # for autopkgtest's own apt-get update.
+            conf = package.builder.root / 'etc/apt/apt.conf.d/99valid-until'
+            conf.write_text('Acquire::Check-Valid-Until "false";\n')
+        if rebuild:
+            package.marker.unlink(missing_ok=True)
+        started = time.monotonic()
+        steps.append(package.build(key, files))
+        steps.append('%.0f s' % (time.monotonic() - started))
+        if lintian_tags(str(package.summary()['lintian'])):
+            raise StackError('lintian: %s' % package.report())
+    return '; '.join(steps)
+
+
 def build_all(
     chroots: list[Chroot], rebuild: bool
 ) -> tuple[list[Chroot], list[str]]:
-    """Build the chroots in parallel; return those built and the failed."""
+    """Build the chroots and the packages in parallel; return the suites
+    built and the failed."""
     built, failed = [], []
+    files = source_files()
+    key = source_key(files)
     with futures.ThreadPoolExecutor(max_workers=len(chroots)) as pool:
-        jobs = {pool.submit(c.build, rebuild): c for c in chroots}
+        jobs = {
+            pool.submit(prepare, c, rebuild, key, files): c for c in chroots
+        }
         for job in futures.as_completed(jobs):
             chroot = jobs[job]
             try:
                 say('%s: %s' % (chroot.suite, job.result()))
+                say(
+                    '%s: %s'
+                    % (
+                        chroot.suite,
+                        Package(chroot, chroot.root.parent).report(),
+                    )
+                )
                 built.append(chroot)
             except StackError as exc:
                 say('%s: %s' % (chroot.suite, exc))
@@ -530,23 +735,26 @@ def build_all(
 
 
 def test(chroot: Chroot, wheel: pathlib.Path, with_suite: bool) -> None:
-    """Install, check, run the suite if asked, uninstall; unmet
-    requirements and a failed suite stop nothing and fail at the end."""
+    """The pip route (install check), then the package route (with the
+    functional suite if asked); failed checks after the install stop
+    nothing and fail at the end."""
     with chroot.locked():
-        test_locked(chroot, wheel, with_suite)
+        chroot.log.write_text('')
+        purge_package(chroot)
+        python, before = distributions_before(chroot)
+        problems = pip_route(chroot, wheel, python, before)
+        problems += package_route(chroot, before, with_suite)
+    if problems:
+        raise StackError('; '.join(problems))
 
 
-def test_locked(chroot: Chroot, wheel: pathlib.Path, with_suite: bool) -> None:
-    chroot.log.write_text('')
-    python, before = distributions_before(chroot)
+def pip_route(
+    chroot: Chroot, wheel: pathlib.Path, python: str, before: list[list[str]]
+) -> list[str]:
+    """Install the wheel the documented pip way, check, uninstall."""
     try:
         problems = install(chroot, wheel, python, before)
         check_commands(chroot)
-        if with_suite:
-            try:
-                functional_in(chroot)
-            except StackError as exc:
-                problems.append(str(exc))
     except BaseException:
         # The error that stopped the test is the one to show; a plugin
         # left behind is removed by the next run.
@@ -554,8 +762,80 @@ def test_locked(chroot: Chroot, wheel: pathlib.Path, with_suite: bool) -> None:
             chroot.run(*UNINSTALL, PEP668, PLUGIN)
         raise
     uninstall(chroot, before)
-    if problems:
-        raise StackError('; '.join(problems))
+    return problems
+
+
+def dpkg_packages(chroot: Chroot) -> dict[str, str]:
+    """Installed package -> version and status."""
+    listed = chroot.run(
+        'dpkg-query', '-W', '-f', '${Package} ${Version} ${Status}\n'
+    ).stdout
+    return dict(line.split(' ', 1) for line in listed.splitlines())
+
+
+# The chroot's files that dpkg and the package may touch, kept in the
+# chroot (/tmp is outside what it lists) to compare after the purge.
+SNAPSHOT = 'find /usr /etc /var/lib/dpkg/info -xdev | LC_ALL=C sort > /tmp/%s'
+FILES_CHANGED = (
+    'LC_ALL=C comm -3 /tmp/files-before /tmp/files-after | head -20'
+)
+
+
+def purge_package(chroot: Chroot) -> None:
+    """Purge the package if a stopped run left it installed."""
+    if DEB in dpkg_packages(chroot):
+        chroot.apt_get('purge', DEB)
+
+
+def package_route(
+    chroot: Chroot, before: list[list[str]], with_suite: bool
+) -> list[str]:
+    """apt-get install the .deb, check that apt added it alone and that
+    every Python distribution is Debian's, check the commands, run the
+    functional suite if asked, purge, and check the chroot is as it
+    was."""
+    deb = Package(chroot, chroot.root.parent).deb()
+    packages = dpkg_packages(chroot)
+    chroot.shell(SNAPSHOT % 'files-before')
+    copy = chroot.root / 'root' / deb.name
+    shutil.copy(deb, copy)
+    problems = []
+    try:
+        chroot.apt_get(
+            'install', '--no-install-recommends', '/root/' + deb.name
+        )
+        added = sorted(set(dpkg_packages(chroot)) - set(packages))
+        if added != [DEB]:
+            problems.append('apt-get install added %s' % ', '.join(added))
+        _python, after = chroot.distributions()
+        problems += shadowing(after, DEBIAN_SITE)
+        others = [entry for entry in after if entry[0] != PLUGIN]
+        if others != before or len(after) != len(before) + 1:
+            problems.append('Python distributions changed beyond the plugin')
+        say(
+            '%s: apt-get install ./%s: added %s alone, %s in %s; nothing '
+            'outside Debian, nothing shadowed'
+            % (chroot.suite, deb.name, DEB, PLUGIN, DEBIAN_SITE)
+        )
+        check_commands(chroot)
+        if with_suite:
+            try:
+                functional_in(chroot)
+            except StackError as exc:
+                problems.append(str(exc))
+    finally:
+        copy.unlink()
+        chroot.apt_get('purge', DEB)
+    chroot.shell(SNAPSHOT % 'files-after')
+    changed = chroot.shell(FILES_CHANGED).stdout.split()
+    if dpkg_packages(chroot) != packages or changed:
+        problems.append(
+            'apt-get purge left the chroot changed: %s'
+            % (', '.join(changed) or 'dpkg status')
+        )
+    else:
+        say('%s: apt-get purge %s: chroot as it was' % (chroot.suite, DEB))
+    return problems
 
 
 def functional_in(chroot: Chroot) -> None:

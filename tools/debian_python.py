@@ -15,13 +15,15 @@
 ``python3 tools/debian_python.py 3.14`` does nothing if python3.14 is on
 PATH or in pyenv's versions directory. Otherwise, as root, it:
 
-1. debootstraps a minimal Debian sid tree holding ``python3.X`` and
-   ``python3.X-venv`` (debootstrap checks the archive's signatures) into
-   ``$(pyenv root)/versions/X.Y.Z/debian-SUITE``;
+1. debootstraps a minimal Debian sid tree holding ``python3.X``,
+   ``python3.X-venv`` and ``libpython3.X-dev`` (debootstrap checks the
+   archive's signatures) into ``$(pyenv root)/versions/X.Y.Z/debian-SUITE``;
 2. makes that interpreter run on this machine rather than only in a
    chroot: patchelf points its ELF interpreter and RPATH at the tree's own
-   glibc and libraries, and the tree's ``sysconfig`` names the tree's
-   ``/usr/share/python-wheels`` (where ``ensurepip`` finds pip);
+   glibc and libraries, the tree's ``sysconfig`` names the tree's
+   ``/usr/share/python-wheels`` (where ``ensurepip`` finds pip), and its
+   ``pyconfig.h`` the tree's own: a Python too new for wheels of every
+   requirement (3.15: msgpack) compiles them with the host's gcc;
 3. links ``$(pyenv root)/versions/X.Y.Z/bin/python3.X`` to it, so that
    tox, pyenv and ``tools/client_stacks.py`` find it like any other;
 4. checks that it imports the modules that pip and the tests need, and
@@ -110,6 +112,18 @@ def relocate(tree: pathlib.Path, minor: str) -> pathlib.Path:
             patched += 1
     if not patched:
         raise SetupError('no WHEEL_PKG_DIR in %s/_sysconfigdata_*' % stdlib)
+    # Debian's pyconfig.h includes the multiarch one with <...>, which the
+    # compiler would look for in the host's /usr/include.
+    header = tree / 'usr' / 'include' / ('python%s' % minor) / 'pyconfig.h'
+    multiarch = '%s/python%s/pyconfig.h' % (MULTIARCH, minor)
+    text = header.read_text()
+    if '<%s>' % multiarch not in text:
+        raise SetupError('%s does not include <%s>' % (header, multiarch))
+    header.write_text(
+        text.replace(
+            '<%s>' % multiarch, '"%s/usr/include/%s"' % (tree, multiarch)
+        )
+    )
     return python
 
 
@@ -134,7 +148,7 @@ def install(minor: str, suite: str) -> pathlib.Path:
     staging.mkdir(parents=True)
     tree = 'debian-%s' % suite
     try:
-        packages = 'python%s,python%s-venv' % (minor, minor)
+        packages = 'python%s,python%s-venv,libpython%s-dev' % ((minor,) * 3)
         run(
             [
                 'debootstrap',
