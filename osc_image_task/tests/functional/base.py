@@ -324,6 +324,18 @@ class FunctionalTestBase(testtools.TestCase):
             if (request.method, request.path) == (method, path)
         ]
 
+    def glance_requests(self):
+        """How many requests HAProxy has logged, once its log is still:
+        it writes a request's line after the answer, so the line of a
+        request that has just ended may come a moment later."""
+        count = len(haproxy.requests(self.state))
+        for _ in range(20):
+            time.sleep(0.1)
+            count, before = len(haproxy.requests(self.state)), count
+            if count == before:
+                break
+        return count
+
     def forwarded_posts(self):
         """How many POSTs to the tasks API HAProxy sent on to Glance."""
         return sum(r.forwarded for r in self.front_requests())

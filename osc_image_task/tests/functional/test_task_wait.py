@@ -12,7 +12,6 @@ import signal
 import uuid
 
 from osc_image_task.tests.functional import base
-from osc_image_task.tests.functional.base import haproxy
 
 PROGRESS = r'Task %s: (\w+) after \d+\.\d s'
 
@@ -69,13 +68,13 @@ class TestTaskWait(base.FunctionalTestBase):
         self.assertIn('Glance has no task %s' % task_id, line)
 
     def test_a_malformed_id_is_one_line_and_reaches_no_glance(self):
-        before = len(haproxy.requests(self.state))
+        before = self.glance_requests()
         result = self.openstack(
             'image', 'task', 'wait', 'not-a-task', check=False
         )
         line = self.assert_one_clean_line(result)
         self.assertIn('"not-a-task" is not a task ID', line)
-        self.assertEqual(before, len(haproxy.requests(self.state)))
+        self.assertEqual(before, self.glance_requests())
 
     def test_a_member_gets_one_line(self):
         task_id = self.start_task(self.slow_input(0))

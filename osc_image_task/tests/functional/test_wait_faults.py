@@ -215,7 +215,7 @@ class TestWaitFaults(base.FunctionalTestBase):
         self.assertEqual(forwarded, self.forwarded_posts())
 
     def test_system_scoped_token_is_told_to_use_a_project(self):
-        before, front = self.task_ids(), len(haproxy.requests(self.state))
+        before, front = self.task_ids(), self.glance_requests()
         result = self.create_import(
             self.slow_input(1), cloud='system_scope', check=False
         )
@@ -223,7 +223,7 @@ class TestWaitFaults(base.FunctionalTestBase):
         self.assertIn('The token is system-scoped', line)
         self.assertIn('project-scoped token', line)
         self.assertEqual(set(), self.task_ids() - before)
-        self.assertEqual(front, len(haproxy.requests(self.state)))
+        self.assertEqual(front, self.glance_requests())
 
     def test_closed_stdout_ends_quietly(self):
         # As with `| head`: the reader is gone before the task is shown.
