@@ -6,18 +6,22 @@ image proxy that OpenStackClient's client manager gives every command."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+import contextlib
 import datetime
 import email.utils
 from typing import Any
 from typing import Protocol
 
+from keystoneauth1 import access as ksa_access
 from keystoneauth1 import session as ksa_session
 from openstack import exceptions as sdk_exceptions
 from openstack.image.v2 import task as sdk_task
+from osc_lib import exceptions
 import requests
 
 from osc_image_task import errors
 from osc_image_task import task_input
+from osc_image_task.i18n import _
 
 #: How long the answer to the POST is awaited before the command looks for
 #: the task it may have created (a busy Glance answers in well under 1 s).
@@ -50,6 +54,76 @@ class Task(Protocol):
     def get(self, key: str, default: Any = None) -> Any: ...
 
     def __iter__(self) -> Iterator[str]: ...
+
+
+class ClientManager(Protocol):
+    """What the plugin uses of osc-lib's client manager."""
+
+    auth_ref: ksa_access.AccessInfo | None
+    image: ImageProxy
+    session: ksa_session.Session
+    interface: str
+    region_name: str | None
+
+    def get_endpoint_for_service_type(
+        self,
+        service_type: str,
+        region_name: str | None = None,
+        interface: str = 'public',
+    ) -> str | None: ...
+
+
+def image_proxy(manager: ClientManager) -> ImageProxy:
+    """The image proxy of OpenStackClient's client manager, once the token
+    is known to be scoped to a project, as the tasks API needs."""
+    access = manager.auth_ref
+    if access is not None and not access.project_id:
+        scope = 'unscoped'
+        for kind in ('system', 'domain'):
+            if getattr(access, kind + '_scoped', False):
+                scope = kind + '-scoped'
+        raise exceptions.CommandError(
+            _(
+                'The token is %(scope)s, and the tasks API takes only a '
+                'project-scoped token, whose service catalog names Glance: '
+                'authenticate with a project (--os-project-name or '
+                'OS_PROJECT_NAME)'
+            )
+            % {'scope': scope}
+        )
+    try:
+        return manager.image
+    except errors.HANDLED as exc:  # Glance's versions cannot be read
+        url = catalog_url(manager)
+        if not url:
+            raise exceptions.CommandError(
+                _(
+                    "The token's service catalog has no image (Glance) "
+                    'endpoint for interface %(interface)s in region '
+                    '%(region)s: check --os-interface and --os-region-name'
+                )
+                % {
+                    'interface': manager.interface,
+                    'region': manager.region_name or '-',
+                }
+            ) from None
+        cause = why_unreachable(manager.session, url) or exc
+        raise exceptions.CommandError(
+            errors.describe(cause, 'GET ' + url)
+        ) from None
+
+
+def catalog_url(manager: ClientManager) -> str | None:
+    """Glance's URL in the service catalog, for messages."""
+    if manager.auth_ref is None:  # no token, so no catalog
+        return None
+    with contextlib.suppress(*errors.HANDLED):
+        return manager.get_endpoint_for_service_type(
+            'image',
+            region_name=manager.region_name,
+            interface=manager.interface,
+        )
+    return None
 
 
 def why_unreachable(

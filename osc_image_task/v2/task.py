@@ -12,6 +12,7 @@ import math
 import sys
 import time
 from typing import Any
+from typing import Protocol
 import uuid
 
 from cliff import columns
@@ -66,13 +67,17 @@ def format_task(task: glance.Task, nested: bool = True) -> dict[str, Any]:
     return info
 
 
+class _Options(Protocol):
+    """A parser or an argument group: what options are added to."""
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action: ...
+
+
 class _TaskCommand(command.ShowOne):
     """What both commands share: the wait options, following a task, and
     showing it."""
 
-    def add_wait_options(
-        self, group: argparse._ActionsContainer, create: bool
-    ) -> None:
+    def add_wait_options(self, group: _Options, create: bool) -> None:
         needs = _(' Needs --wait.') if create else ''
         group.add_argument(
             '--wait-timeout',
@@ -96,62 +101,6 @@ class _TaskCommand(command.ShowOne):
             )
             % {'default': wait.DEFAULT_GRACE, 'needs': needs},
         )
-
-    def image_proxy(self) -> glance.ImageProxy:
-        """The image proxy of OpenStackClient's client manager, once the
-        token is known to be scoped to a project, as the tasks API needs."""
-        manager = self.app.client_manager
-        access = manager.auth_ref
-        if access is not None and not access.project_id:
-            scope = 'unscoped'
-            for kind in ('system', 'domain'):
-                if getattr(access, kind + '_scoped', False):
-                    scope = kind + '-scoped'
-            raise exceptions.CommandError(
-                _(
-                    'The token is %(scope)s, and the tasks API takes only a '
-                    'project-scoped token, whose service catalog names '
-                    'Glance: authenticate with a project (--os-project-name '
-                    'or OS_PROJECT_NAME)'
-                )
-                % {'scope': scope}
-            )
-        try:
-            image: glance.ImageProxy = manager.image
-        except errors.HANDLED as exc:  # Glance's versions cannot be read
-            url = self.catalog_url()
-            if not url:
-                raise exceptions.CommandError(
-                    _(
-                        "The token's service catalog has no image (Glance) "
-                        'endpoint for interface %(interface)s in region '
-                        '%(region)s: check --os-interface and '
-                        '--os-region-name'
-                    )
-                    % {
-                        'interface': manager.interface,
-                        'region': manager.region_name or '-',
-                    }
-                ) from None
-            cause = glance.why_unreachable(manager.session, url) or exc
-            raise exceptions.CommandError(
-                errors.describe(cause, 'GET ' + url)
-            ) from None
-        return image
-
-    def catalog_url(self) -> str | None:
-        """Glance's URL in the service catalog, for messages."""
-        manager = self.app.client_manager
-        if manager.auth_ref is None:  # no token, so no catalog
-            return None
-        with contextlib.suppress(*errors.HANDLED):
-            url: str | None = manager.get_endpoint_for_service_type(
-                'image',
-                region_name=manager.region_name,
-                interface=manager.interface,
-            )
-            return url
-        return None
 
     def follow(
         self,
@@ -314,12 +263,14 @@ class CreateTask(_TaskCommand):
             nested = parsed_args.formatter not in _TEXT_FORMATTERS
             column = JSONColumn if nested else _json_text
             return ('type', 'input'), (task_type, column(body))
-        image = self.image_proxy()
+        image = glance.image_proxy(self.app.client_manager)
         sent = time.monotonic()
         try:
             task = glance.create_task(image, task_type, body)
         except (*errors.HANDLED, errors.NotATask) as exc:
-            request = 'POST ' + glance.url(image, '/tasks', self.catalog_url())
+            request = 'POST ' + glance.url(
+                image, '/tasks', glance.catalog_url(self.app.client_manager)
+            )
             cause = errors.describe(exc, request)
             # An answer that is not a task may still come from a new one.
             lost = isinstance(exc, errors.NotATask)
@@ -423,7 +374,7 @@ class WaitTask(_TaskCommand):
                 _('"%(text)s" is not a task ID: Glance task IDs are UUIDs')
                 % {'text': parsed_args.task}
             ) from None
-        image = self.image_proxy()
+        image = glance.image_proxy(self.app.client_manager)
         task = self.follow(image, None, task_id, parsed_args)
         return self.show(parsed_args, task)
 
