@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 
-"""The three requests the plugin sends to Glance's tasks API, through the
-image proxy that OpenStackClient's client manager gives every command."""
+"""Glance's image API as OpenStackClient's client manager gives it to
+every command (with the checks that come before the first request), and
+the three requests the plugin sends to its tasks API."""
 
 from __future__ import annotations
 
