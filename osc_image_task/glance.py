@@ -24,8 +24,9 @@ from osc_image_task import errors
 from osc_image_task import task_input
 from osc_image_task.i18n import _
 
-#: How long the answer to the POST is awaited before the command looks for
-#: the task it may have created (a busy Glance answers in well under 1 s).
+#: How long the answer to the POST is awaited by default before the
+#: command looks for the task it may have created (a busy Glance answers in
+#: well under 1 s).
 POST_TIMEOUT = 60.0
 
 
@@ -151,18 +152,21 @@ def url(image: ImageProxy, path: str, fallback: str | None = None) -> str:
 
 
 def create_task(
-    image: ImageProxy, task_type: str, body: task_input.JSONObject
+    image: ImageProxy,
+    task_type: str,
+    body: task_input.JSONObject,
+    timeout: float = POST_TIMEOUT,
 ) -> Task:
-    """POST the task once: never again on a reset, a timeout or a status
-    that the cloud's configuration would retry, since the first POST may
-    have created it."""
+    """POST the task once, its answer awaited for ``timeout`` seconds at
+    most: never again on a reset, a timeout or a status that the cloud's
+    configuration would retry, since the first POST may have created it."""
     response = image.post(
         '/tasks',
         json={'type': task_type, 'input': body},
         connect_retries=0,
         status_code_retries=0,
         retriable_status_codes=[],
-        timeout=POST_TIMEOUT,
+        timeout=timeout,
     )
     return _task(response)
 

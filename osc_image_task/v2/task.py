@@ -174,6 +174,19 @@ class CreateTask(_TaskCommand):
             ),
         )
         parser.add_argument(
+            '--post-timeout',
+            metavar='<seconds>',
+            type=_seconds,
+            default=glance.POST_TIMEOUT,
+            help=_(
+                'How long to wait for Glance to answer the request that '
+                'creates the task. Without an answer by then, the task may '
+                'or may not exist: the command looks for it, and never '
+                'sends the request again (default: %(default)g).'
+            )
+            % {'default': glance.POST_TIMEOUT},
+        )
+        parser.add_argument(
             '--dry-run',
             action='store_true',
             help=_(
@@ -266,7 +279,9 @@ class CreateTask(_TaskCommand):
         image = glance.image_proxy(self.app.client_manager)
         sent = time.monotonic()
         try:
-            task = glance.create_task(image, task_type, body)
+            task = glance.create_task(
+                image, task_type, body, parsed_args.post_timeout
+            )
         except (*errors.HANDLED, errors.NotATask) as exc:
             request = 'POST ' + glance.url(
                 image, '/tasks', glance.catalog_url(self.app.client_manager)

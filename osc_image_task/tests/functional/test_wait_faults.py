@@ -19,7 +19,6 @@ import subprocess
 import sys
 import time
 
-from osc_image_task import glance
 from osc_image_task import lookup
 from osc_image_task.tests.functional import base
 from osc_image_task.tests.functional.base import haproxy
@@ -30,7 +29,10 @@ OUTAGE = 10.0
 TASK_SECONDS = 14.0
 # Longer than the command may wait for the answer to its POST before it
 # looks for the task in Glance.
-POST_ANSWER_LIMIT = glance.POST_TIMEOUT + lookup.LOOK_FOR + 30
+# The lost answer's test waits this long for it (--post-timeout), then
+# the command looks for the task, for LOOK_FOR at most.
+POST_TIMEOUT = 5
+POST_ANSWER_LIMIT = POST_TIMEOUT + lookup.LOOK_FOR + 30
 
 
 class TestWaitFaults(base.FunctionalTestBase):
@@ -185,9 +187,11 @@ class TestWaitFaults(base.FunctionalTestBase):
         posts = self.forwarded_posts()
         self.set_fault('drop-answer')
         process = self.start_cli(
-            *self.import_args(self.slow_input(2)), '--wait', '-f', 'json'
+            *self.import_args(self.slow_input(2)),
+            *('--post-timeout', str(POST_TIMEOUT), '--wait', '-f', 'json'),
         )
         _status, out, err = self.finish(process, timeout=POST_ANSWER_LIMIT)
+        self.assertIn('did not answer POST', err)
         (task_id,) = self.task_ids() - before
         task = json.loads(out)
         self.assertEqual((task_id, 'success'), (task['id'], task['status']))

@@ -140,6 +140,13 @@ class TestCreate(base.CommandTestCase):
         (post,) = self.sent('POST')
         self.assertEqual(glance.POST_TIMEOUT, post.timeout)
 
+    def test_the_wait_for_the_answer_can_be_set(self):
+        self.answer_post()
+        self.run_cmd(
+            '--type', 'import', '--input', GOOD, '--post-timeout', '5'
+        )
+        self.assertEqual(5.0, self.sent('POST')[0].timeout)
+
     def test_dry_run_sends_nothing_to_glance(self):
         parsed = self.parse('--input', GOOD, '--name', 'x', '--dry-run')
         columns, data = self.cmd.take_action(parsed)
