@@ -93,26 +93,31 @@ def image_proxy(manager: ClientManager) -> ImageProxy:
             )
             % {'scope': scope}
         )
-    try:
-        return manager.image
-    except errors.HANDLED as exc:  # Glance's versions cannot be read
-        url = catalog_url(manager)
-        if not url:
-            raise exceptions.CommandError(
-                _(
-                    "The token's service catalog has no image (Glance) "
-                    'endpoint for interface %(interface)s in region '
-                    '%(region)s: check --os-interface and --os-region-name'
-                )
-                % {
-                    'interface': manager.interface,
-                    'region': manager.region_name or '-',
-                }
-            ) from None
-        cause = why_unreachable(manager.session, url) or exc
+    url = catalog_url(manager)
+    if access is not None and not url:
         raise exceptions.CommandError(
-            errors.describe(cause, 'GET ' + url)
+            _(
+                "The token's service catalog has no image (Glance) endpoint "
+                'for interface %(interface)s in region %(region)s: check '
+                '--os-interface and --os-region-name'
+            )
+            % {
+                'interface': manager.interface,
+                'region': manager.region_name or '-',
+            }
+        )
+    try:
+        image = manager.image
+        # Glance's versions, read now as the first request would read them:
+        # openstacksdk raises here, or hands out a proxy that raises on use.
+        image.get_endpoint()
+    except errors.HANDLED as exc:
+        cause = (url and why_unreachable(manager.session, url)) or exc
+        request = 'GET ' + (url or _('the image endpoint'))
+        raise exceptions.CommandError(
+            errors.describe(cause, request)
         ) from None
+    return image
 
 
 def catalog_url(manager: ClientManager) -> str | None:
@@ -171,13 +176,17 @@ def create_task(
     return _task(response)
 
 
-def get_task(image: ImageProxy, task_id: str, timeout: float) -> Task:
-    """GET one task, the answer awaited for ``timeout`` seconds at most.
-    A connection that fails is not tried again here: the caller's loop
-    does that, within its own time limit (the cloud's retries of an
-    answer's status still apply)."""
+def get_task(
+    image: ImageProxy, task_id: str, timeout: float, retries: int = 0
+) -> Task:
+    """GET one task, the answer awaited for ``timeout`` seconds at most
+    per try. A connection that fails is tried again ``retries`` times (the
+    wait's loop does that itself, within its own time limit); the cloud's
+    retries of an answer's status apply."""
     return _task(
-        image.get('/tasks/' + task_id, timeout=timeout, connect_retries=0)
+        image.get(
+            '/tasks/' + task_id, timeout=timeout, connect_retries=retries
+        )
     )
 
 
@@ -185,13 +194,15 @@ def recent_tasks(
     image: ImageProxy, timeout: float
 ) -> tuple[list[task_input.JSONObject], datetime.datetime | None]:
     """The newest tasks first (the list leaves out their input), and the
-    time by Glance's clock when it answered (its ``Date`` header). Not
-    retried here: the lookup looks again itself, within its own time."""
+    time by Glance's clock when it answered (its ``Date`` header). A
+    connection that fails at once (a gateway closed the one kept alive) is
+    tried once more; a status is not, since the lookup looks again itself,
+    within its own time."""
     response = image.get(
         '/tasks',
         params={'sort_key': 'created_at', 'sort_dir': 'desc'},
         timeout=timeout,
-        connect_retries=0,
+        connect_retries=1,
         status_code_retries=0,
     )
     sdk_exceptions.raise_from_response(response)

@@ -31,6 +31,8 @@ from osc_image_task.i18n import _
 LOOK_FOR = 15.0
 #: The pause between two looks.
 LOOK_EVERY = 2.0
+#: How long one request of a look may take to answer.
+LOOK_TIMEOUT = 5.0
 #: Slack on the window's start: Glance's Date has whole seconds.
 SLACK = 2.0
 
@@ -58,27 +60,29 @@ def find_created(
     values: dict[str, object] = {'cause': cause, 'looked': 0.0}
     _write(stream, _LOOKING, values)
     owner = image.get_project_id()
+    answered = False  # whether any look had Glance's answer
     while True:
         try:
             found = _look(image, task_type, body, owner, clock() - sent)
         except (*errors.HANDLED, errors.NotATask) as exc:
             listing = 'GET ' + glance.url(image, '/tasks')
             values.update(error=errors.describe(exc, listing))
-            left = LOOK_FOR - (clock() - started) - LOOK_EVERY
-            if not errors.is_passing(exc) or left < 0:
+            found = None
+            if not errors.is_passing(exc):
                 raise OutcomeUnknown(_NOT_ASKED % values) from None
-            sleep(LOOK_EVERY)  # a gateway that passes on: look again
-            continue
         looked = clock() - started
-        values.update(looked=looked, ids=', '.join(t.id for t in found))
-        if len(found) > 1:
-            raise OutcomeUnknown(_SEVERAL % values)
+        values.update(looked=looked)
         if found:
+            values.update(ids=', '.join(task.id for task in found))
+            if len(found) > 1:
+                raise OutcomeUnknown(_SEVERAL % values)
             _write(stream, _FOUND, values)
             return found[0]
+        answered = answered or found is not None
         if looked + LOOK_EVERY > LOOK_FOR:
-            raise OutcomeUnknown(_NONE % values)
-        sleep(LOOK_EVERY)
+            # What the looks that had an answer saw, else why none had.
+            raise OutcomeUnknown((_NONE if answered else _NOT_ASKED) % values)
+        sleep(LOOK_EVERY)  # a POST held up on the way, or a passing fault
 
 
 def _look(
@@ -89,7 +93,7 @@ def _look(
     since_sent: float,
 ) -> list[glance.Task]:
     """The tasks of this type, project and input created since the POST."""
-    tasks, now = glance.recent_tasks(image, LOOK_FOR)
+    tasks, now = glance.recent_tasks(image, LOOK_TIMEOUT)
     now = now or datetime.datetime.now(datetime.timezone.utc)
     oldest = now - datetime.timedelta(seconds=since_sent + SLACK)
     found = []
@@ -99,7 +103,8 @@ def _look(
             break  # newest first: the rest are older still
         if (listed.get('type'), listed.get('owner')) != (task_type, owner):
             continue
-        task = glance.get_task(image, str(listed.get('id')), LOOK_FOR)
+        task_id = str(listed.get('id'))
+        task = glance.get_task(image, task_id, LOOK_TIMEOUT, retries=1)
         if task.input == body:
             found.append(task)
     return found

@@ -156,6 +156,20 @@ class TestLostAnswer(base.CommandTestCase):
         )
         self.assertIn('shows no task with this input', self.fails())
 
+    def test_a_look_without_an_answer_is_looked_past(self):
+        # The list is tried once more on a failed connection (a gateway
+        # closed the one kept alive); a look that fails so is not the end.
+        self.requests.post(fakes.TASKS_URL, status_code=504, text='x')
+        failed = {'exc': requests.exceptions.ConnectionError}
+        self.requests.get(
+            fakes.TASKS_URL,
+            [failed, failed, failed, {'json': self.answer_listing([])}],
+        )
+        message = self.fails()
+        self.assertIn('shows no task with this input', message)
+        listings = [r for r in self.sent('GET') if r.path == '/v2/tasks']
+        self.assertLess(4, len(listings))
+
     def test_glance_cannot_be_asked(self):
         self.requests.post(fakes.TASKS_URL, status_code=502, text='down')
         self.requests.get(fakes.TASKS_URL, status_code=503, text='down')
