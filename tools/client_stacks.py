@@ -47,6 +47,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 
 from localcloud.venvs import find_python
@@ -82,6 +83,8 @@ CLIENT = (
     'keystoneauth1',
 )
 MARKER = 'client-stack-marker.json'
+#: Held while pip builds the plugin from the checkout (see check_install).
+PLUGIN_BUILD = threading.Lock()
 
 
 class StackError(Exception):
@@ -194,7 +197,10 @@ def check_install(release: str, venv: pathlib.Path) -> None:
     """pip install the plugin; fail if that touched the client stack or
     if the plugin does not load."""
     before = freeze(venv)
-    run(pip_install_argv(venv, ['-q', str(REPO)]))
+    # pbr writes AUTHORS, ChangeLog and the egg-info into the checkout as
+    # it builds: one build of the plugin at a time.
+    with PLUGIN_BUILD:
+        run(pip_install_argv(venv, ['-q', str(REPO)]))
     after = freeze(venv)
     changed = sorted(
         '%s %s -> %s' % (name, before.get(name), after.get(name))

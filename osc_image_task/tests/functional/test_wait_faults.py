@@ -210,8 +210,11 @@ class TestWaitFaults(base.FunctionalTestBase):
         self.assertEqual((1, ''), (result.returncode, result.stdout))
         self.assertNotIn('Traceback', result.stderr)
         self.assertNotIn('safe', result.stderr)
-        # A warning that it looks, then what it found and how to check.
-        warning, line = result.stderr.strip().splitlines()
+        # A warning that it looks, then what it found and how to check
+        # (keystoneauth may log a connection it tries again in between).
+        lines = result.stderr.strip().splitlines()
+        self.assertIn('looking for it in Glance', lines[0])
+        line = lines[-1]
         self.assertIn('shows no task with this input', line)
         self.assertIn('openstack image task list', line)
         self.assertEqual(set(), self.task_ids() - before)
