@@ -217,7 +217,7 @@ def recent_tasks(
     return [task for task in tasks if isinstance(task, dict)], when
 
 
-def created_at(task: task_input.JSONObject | Task) -> datetime.datetime | None:
+def created_at(task: task_input.JSONObject) -> datetime.datetime | None:
     """A task's creation time (Glance writes ISO 8601 in UTC)."""
     text = task.get('created_at')
     try:

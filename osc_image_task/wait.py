@@ -144,25 +144,27 @@ def wait_for_task(
         if outage is not None and outage + grace < limit:
             limit, grace_ends = outage + grace, True
         seconds = limit - clock()
-        try:
-            if seconds < MIN_POLL_TIME:
-                raise _OutOfTime()
-            task = get_task(task_id, seconds)
-        except (*errors.HANDLED, _OutOfTime) as exc:
-            if not isinstance(exc, _OutOfTime):
-                values.update(error=errors.describe(exc, values['request']))
-                if not errors.is_passing(exc):
-                    raise _fatal(exc, values) from None
-                if outage is None:
-                    outage, backoff = clock(), 0.5
-                    _write(stream, _OUTAGE, values)
+        if seconds < MIN_POLL_TIME:  # no time left for another poll
             values.update(elapsed=clock() - start)
-            out_of_time = isinstance(exc, _OutOfTime)
             if outage is not None:
                 values.update(outage=clock() - outage)
-                if values['outage'] >= grace or (out_of_time and grace_ends):
-                    raise WaitError(_GAVE_UP % values) from None
-            if values['elapsed'] >= timeout or out_of_time:
+            gave_up = outage is not None and (
+                grace_ends or values['outage'] >= grace
+            )
+            raise WaitError((_GAVE_UP if gave_up else _STILL_RUNNING) % values)
+        try:
+            task = get_task(task_id, seconds)
+        except errors.HANDLED as exc:
+            values.update(error=errors.describe(exc, values['request']))
+            if not errors.is_passing(exc):
+                raise _fatal(exc, values) from None
+            if outage is None:
+                outage, backoff = clock(), 0.5
+                _write(stream, _OUTAGE, values)
+            values.update(elapsed=clock() - start, outage=clock() - outage)
+            if values['outage'] >= grace:
+                raise WaitError(_GAVE_UP % values) from None
+            if values['elapsed'] >= timeout:
                 raise WaitError(_STILL_RUNNING % values) from None
             backoff = min(backoff * 2, MAX_DELAY)
             delay = backoff
@@ -186,10 +188,6 @@ def wait_for_task(
             _write(stream, _PENDING_WARNING, values)
             warned = True
         delay = next(schedule)
-
-
-class _OutOfTime(Exception):
-    """No time is left for another poll."""
 
 
 def _fatal(exc: BaseException, values: dict[str, object]) -> WaitError:
